@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian package the project needs (idempotent: a no-op when all are present) and
+# builds Release into build/ (CLI at build/omnibind).
+#   scripts/setup.sh            install + build
+#   scripts/setup.sh --no-build install only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libtorch-dev              # tensors, nn, autograd, oneDNN (Debian's CPU build of libtorch 1.13)
+  libopenblas0-pthread libopenblas-dev  # without it libblas.so.3 is the reference BLAS: ~50x slower GEMM
+  libfaiss-dev              # search and pseudo-pair mining
+  nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
+  libpcre2-dev              # Unicode regex for the CLIP BPE tokenizer
+  libsndfile1-dev libsoxr-dev  # audio decoding
+  libjpeg-dev libpng-dev    # image decoding
+  libsqlite3-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# libtorch must not run on the reference BLAS: make sure the OpenBLAS alternative is selected.
+if [ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ]; then
+  current=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 || true)
+  case "$current" in
+    *openblas*) ;;
+    *) SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+       $SUDO update-alternatives --set libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ;;
+  esac
+fi
+
+[ "${1:-}" = "--no-build" ] && exit 0
+
+jobs=$(nproc)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$jobs"
+echo "setup: built build/omnibind"

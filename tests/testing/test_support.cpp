@@ -1,0 +1,83 @@
+#include "testing/test_support.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace omnibind::testkit {
+
+std::string shared_dir() {
+  const char* env = std::getenv("OMNIBIND_SHARED_DIR");
+  std::string dir = env && *env ? env : OMNIBIND_SHARED_DIR;
+  std::error_code ec;
+  if (!fs::is_directory(fs::path(dir) / "fixtures", ec)) return "";
+  return fs::weakly_canonical(dir).string();
+}
+
+std::string shared_path(const std::string& relative) { return shared_dir() + "/" + relative; }
+
+namespace {
+struct TempDirs {
+  std::vector<std::string> dirs;
+  ~TempDirs() {
+    std::error_code ec;
+    for (auto& d : dirs) fs::remove_all(d, ec);
+  }
+};
+TempDirs& temp_dirs() {
+  static TempDirs t;
+  return t;
+}
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+std::string make_temp_dir(const std::string& tag) {
+  std::string templ = (fs::temp_directory_path() / ("omnibind_" + tag + "_XXXXXX")).string();
+  char* made = ::mkdtemp(templ.data());
+  if (!made) throw std::runtime_error("mkdtemp failed");
+  temp_dirs().dirs.push_back(made);
+  return made;
+}
+
+CliResult run_cli(const std::vector<std::string>& args) {
+  std::string dir = make_temp_dir("cli");
+  std::string out_path = dir + "/out", err_path = dir + "/err";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fo = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fe = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fo, 1);
+    ::dup2(fe, 2);
+    int fi = ::open("/dev/null", O_RDONLY);
+    ::dup2(fi, 0);
+    std::vector<char*> argv;
+    std::string bin = OMNIBIND_BINARY;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  return r;
+}
+
+}  // namespace omnibind::testkit
