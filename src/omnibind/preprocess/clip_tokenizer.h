@@ -1,0 +1,37 @@
+// CLIP's byte-level BPE tokenizer (as ImageBind's SimpleTokenizer): text cleaning, the Unicode
+// split regex (PCRE2), byte->unicode mapping, BPE with the merges of bpe_simple_vocab_16e6.txt.gz.
+// Construction loads the merges once; encode()/tokenize() are const and safe from many threads.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace omnibind::preprocess {
+
+class ClipTokenizer {
+ public:
+  static constexpr int64_t kSot = 49406;  // <|startoftext|>
+  static constexpr int64_t kEot = 49407;  // <|endoftext|>
+
+  // bpe_path: the gzipped merges file. InputError naming it when unreadable or malformed.
+  explicit ClipTokenizer(const std::string& bpe_path);
+  ~ClipTokenizer();
+  ClipTokenizer(const ClipTokenizer&) = delete;
+  ClipTokenizer& operator=(const ClipTokenizer&) = delete;
+
+  // BPE token ids of one text, without SOT/EOT. InputError on invalid UTF-8.
+  std::vector<int64_t> encode(const std::string& text) const;
+
+  // [texts.size(), context] int64. Row = [SOT] + tokens cut to context-1 entries, then EOT, then
+  // zeros (ImageBind at 53680b0: long texts keep EOT at index context-1).
+  at::Tensor tokenize(const std::vector<std::string>& texts, int64_t context = 77) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace omnibind::preprocess
