@@ -1,0 +1,55 @@
+#include "omnibind/binding/folded_linear.h"
+
+#include <ATen/ATen.h>
+
+#include "omnibind/common/error.h"
+#include "omnibind/tensor_io/torch_bridge.h"
+
+namespace omnibind::binding {
+
+at::Tensor load_float(const tensor_io::StateDict& sd, const std::string& key, int64_t rank) {
+  const auto& raw = sd.at(key);
+  at::Tensor t = tensor_io::to_tensor(raw);
+  require(at::isFloatingType(t.scalar_type()),
+          sd.source() + ": tensor '" + key + "' has dtype " + std::string(tensor_io::dtype_name(raw.dtype)) +
+              ", expected a floating-point type");
+  require(t.dim() == rank, sd.source() + ": tensor '" + key + "' has shape " + raw.shape_string() + ", expected " +
+                               std::to_string(rank) + " dimensions");
+  return t.to(at::kDouble);
+}
+
+namespace {
+void require_len(const tensor_io::StateDict& sd, const std::string& key, const at::Tensor& t, int64_t n) {
+  require(t.size(0) == n, sd.source() + ": tensor '" + key + "' has shape " + sd.at(key).shape_string() +
+                              ", expected [" + std::to_string(n) + "]");
+}
+}  // namespace
+
+FoldedLinear load_linear(const tensor_io::StateDict& sd, const std::string& linear) {
+  at::Tensor w = load_float(sd, linear + ".weight", 2);
+  at::Tensor b = load_float(sd, linear + ".bias", 1);
+  require_len(sd, linear + ".bias", b, w.size(0));
+  return {w.to(at::kFloat).contiguous(), b.to(at::kFloat).contiguous()};
+}
+
+FoldedLinear load_linear_bn(const tensor_io::StateDict& sd, const std::string& linear, const std::string& bn) {
+  at::Tensor w = load_float(sd, linear + ".weight", 2);
+  at::Tensor b = load_float(sd, linear + ".bias", 1);
+  const int64_t out = w.size(0);
+  require_len(sd, linear + ".bias", b, out);
+  at::Tensor gamma = load_float(sd, bn + ".weight", 1);
+  at::Tensor beta = load_float(sd, bn + ".bias", 1);
+  at::Tensor mean = load_float(sd, bn + ".running_mean", 1);
+  at::Tensor var = load_float(sd, bn + ".running_var", 1);
+  require_len(sd, bn + ".weight", gamma, out);
+  require_len(sd, bn + ".bias", beta, out);
+  require_len(sd, bn + ".running_mean", mean, out);
+  require_len(sd, bn + ".running_var", var, out);
+  require(var.min().item<double>() >= 0, sd.source() + ": tensor '" + bn + ".running_var' has negative entries");
+  at::Tensor s = gamma / at::sqrt(var + kBatchNormEps);
+  at::Tensor wf = w * s.unsqueeze(1);
+  at::Tensor bf = (b - mean) * s + beta;
+  return {wf.to(at::kFloat).contiguous(), bf.to(at::kFloat).contiguous()};
+}
+
+}  // namespace omnibind::binding
