@@ -1,0 +1,66 @@
+#include "omnibind/preprocess/sinc_resample.h"
+
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+
+#include "omnibind/common/error.h"
+
+namespace omnibind::preprocess {
+
+std::vector<float> resample_sinc(const std::vector<float>& x, int orig_freq, int new_freq) {
+  require(orig_freq > 0 && new_freq > 0, "resample: sample rates must be positive");
+  if (orig_freq == new_freq) return x;
+  const int g = std::gcd(orig_freq, new_freq);
+  const int orig = orig_freq / g, fresh = new_freq / g;
+  constexpr int kWidthParam = 6;  // lowpass_filter_width
+  const double base_freq = std::min(orig, fresh) * 0.99;
+  const int width = static_cast<int>(std::ceil(kWidthParam * orig / base_freq));
+  const int taps = 2 * width + orig;
+
+  // kernel[j][m], j = output phase, m = tap; float32 arithmetic in torchaudio's order.
+  std::vector<float> kernel(static_cast<size_t>(fresh) * taps);
+  std::vector<int> lo(fresh, taps), hi(fresh, 0);  // non-zero tap range per phase
+  const float basef = static_cast<float>(base_freq);
+  const float scale = static_cast<float>(base_freq / orig);
+  const float pi = static_cast<float>(M_PI);
+  for (int j = 0; j < fresh; ++j) {
+    const float tj = static_cast<float>(-j) / static_cast<float>(fresh);
+    for (int m = 0; m < taps; ++m) {
+      const float idx = static_cast<float>(m - width) / static_cast<float>(orig);
+      float t = (tj + idx) * basef;
+      t = std::min(std::max(t, -static_cast<float>(kWidthParam)), static_cast<float>(kWidthParam));
+      const float c = std::cos(t * pi / static_cast<float>(kWidthParam) / 2.0f);
+      const float window = c * c;
+      const float tp = t * pi;
+      const float sinc = tp == 0.0f ? 1.0f : std::sin(tp) / tp;
+      const float k = sinc * (window * scale);
+      kernel[static_cast<size_t>(j) * taps + m] = k;
+      if (k != 0.0f) {
+        lo[j] = std::min(lo[j], m);
+        hi[j] = std::max(hi[j], m + 1);
+      }
+    }
+  }
+
+  const int64_t n = static_cast<int64_t>(x.size());
+  const int64_t target = (static_cast<int64_t>(fresh) * n + orig - 1) / orig;  // ceil(new * n / orig)
+  std::vector<float> out(static_cast<size_t>(target));
+  // Output sample i = k * fresh + j reads padded input [k*orig, k*orig + taps) with `width` zeros in
+  // front: input index = k*orig + m - width.
+  for (int64_t i = 0; i < target; ++i) {
+    const int64_t k = i / fresh;
+    const int j = static_cast<int>(i % fresh);
+    const float* kj = kernel.data() + static_cast<size_t>(j) * taps;
+    double acc = 0.0;
+    const int64_t base = k * orig - width;
+    int m0 = lo[j], m1 = hi[j];
+    if (base + m0 < 0) m0 = static_cast<int>(-base);
+    if (base + m1 > n) m1 = static_cast<int>(n - base);
+    for (int m = m0; m < m1; ++m) acc += static_cast<double>(kj[m]) * x[static_cast<size_t>(base + m)];
+    out[static_cast<size_t>(i)] = static_cast<float>(acc);
+  }
+  return out;
+}
+
+}  // namespace omnibind::preprocess
