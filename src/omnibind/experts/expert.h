@@ -42,6 +42,9 @@ class Expert {
   virtual const std::string& name() const = 0;
   virtual std::vector<Modality> modalities() const = 0;
   virtual int64_t dim() const = 0;
+  // The short upper-case name of the embedding space in files ("IB", "UNI3D"): the tensor key
+  // `omnibind embed` writes and the precomputed expert serves. Default: name() upper-cased.
+  virtual std::string key() const;
   bool covers(Modality m) const;
 
   // Deterministic: one input -> the model's input tensor for one item (no batch dimension).

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <mutex>
 
@@ -38,6 +39,12 @@ Modality parse_modality(std::string_view name) {
   for (Modality m : {Modality::Audio, Modality::Image, Modality::Text, Modality::Point})
     if (modality_name(m) == name) return m;
   throw InputError("unknown modality '" + std::string(name) + "' (expected audio, image, text or point)");
+}
+
+std::string Expert::key() const {
+  std::string k = name();
+  for (char& ch : k) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return k;
 }
 
 bool Expert::covers(Modality m) const {
