@@ -4,7 +4,6 @@
 
 #include <array>
 #include <cmath>
-#include <complex>
 #include <limits>
 #include <string>
 #include <vector>
@@ -39,11 +38,12 @@ std::vector<float> make_mel_banks() {
   return banks;
 }
 
-// In-place iterative radix-2 complex FFT of size kFft/2 used as a real FFT of size kFft.
+// Real FFT of size kFft via an iterative radix-2 complex FFT of size kFft/2 (plain real arithmetic:
+// std::complex multiplication would go through the NaN-checking __muldc3 helper).
 struct RealFft512 {
   static constexpr int N = kFft, H = kFft / 2;
-  std::array<std::complex<double>, H> tw;    // e^{-2 pi i k / H}
-  std::array<std::complex<double>, H> post;  // e^{-2 pi i k / N}
+  std::array<double, H> twr, twi;    // e^{-2 pi i k / H}
+  std::array<double, H> postr, posti;  // e^{-2 pi i k / N}
   std::array<int, H> rev;
   RealFft512() {
     int bits = 0;
@@ -52,40 +52,63 @@ struct RealFft512 {
       int r = 0;
       for (int b = 0; b < bits; ++b) r |= ((i >> b) & 1) << (bits - 1 - b);
       rev[i] = r;
-      tw[i] = std::polar(1.0, -2.0 * M_PI * i / H);
-      post[i] = std::polar(1.0, -2.0 * M_PI * i / N);
+      twr[i] = std::cos(-2.0 * M_PI * i / H);
+      twi[i] = std::sin(-2.0 * M_PI * i / H);
+      postr[i] = std::cos(-2.0 * M_PI * i / N);
+      posti[i] = std::sin(-2.0 * M_PI * i / N);
     }
   }
   // x[0..N) real -> power[0..N/2] = |X_k|^2.
   void power(const double* x, double* power_out) const {
-    std::array<std::complex<double>, H> z;
-    for (int i = 0; i < H; ++i) z[rev[i]] = {x[2 * i], x[2 * i + 1]};
+    std::array<double, H> zr, zi;
+    for (int i = 0; i < H; ++i) {
+      zr[rev[i]] = x[2 * i];
+      zi[rev[i]] = x[2 * i + 1];
+    }
     for (int len = 2; len <= H; len <<= 1) {
-      const int step = H / len;
+      const int half = len / 2, step = H / len;
       for (int i = 0; i < H; i += len)
-        for (int k = 0; k < len / 2; ++k) {
-          const std::complex<double> u = z[i + k], v = z[i + k + len / 2] * tw[k * step];
-          z[i + k] = u + v;
-          z[i + k + len / 2] = u - v;
+        for (int k = 0; k < half; ++k) {
+          const double wr = twr[k * step], wi = twi[k * step];
+          const int a = i + k, b = a + half;
+          const double vr = zr[b] * wr - zi[b] * wi, vi = zr[b] * wi + zi[b] * wr;
+          zr[b] = zr[a] - vr;
+          zi[b] = zi[a] - vi;
+          zr[a] += vr;
+          zi[a] += vi;
         }
     }
-    // Split the half-size transform into the even/odd parts of the real one.
+    // Split the half-size transform into the even/odd parts of the real one:
+    // E = (Z_k + conj Z_{H-k}) / 2, O = -i (Z_k - conj Z_{H-k}) / 2, X_k = E + w^k O.
     for (int k = 0; k <= H; ++k) {
-      const std::complex<double> a = z[k % H], b = std::conj(z[(H - k) % H]);
-      const std::complex<double> even = 0.5 * (a + b);
-      const std::complex<double> odd = std::complex<double>(0, -0.5) * (a - b);
-      const std::complex<double> w = k == H ? std::complex<double>(-1.0, 0.0) : post[k];
-      power_out[k] = std::norm(even + w * odd);
+      const int p = k % H, q = (H - k) % H;
+      const double ar = zr[p], ai = zi[p], br = zr[q], bi = -zi[q];
+      const double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
+      const double or_ = 0.5 * (ai - bi), oi = -0.5 * (ar - br);
+      const double wr = k == H ? -1.0 : postr[k], wi = k == H ? 0.0 : posti[k];
+      const double xr = er + wr * or_ - wi * oi, xi = ei + wr * oi + wi * or_;
+      power_out[k] = xr * xr + xi * xi;
     }
   }
 };
 
 struct FbankTables {
   std::vector<float> banks = make_mel_banks();
+  std::array<int, kMel> lo{}, hi{};  // non-zero FFT-bin range of each triangle
   std::array<double, kWindow> hann;  // symmetric: 0.5 - 0.5 cos(2 pi n / (N - 1))
   RealFft512 fft;
   FbankTables() {
     for (int n = 0; n < kWindow; ++n) hann[n] = 0.5 - 0.5 * std::cos(2.0 * M_PI * n / (kWindow - 1));
+    for (int b = 0; b < kMel; ++b) {
+      lo[b] = kBins;
+      hi[b] = 0;
+      for (int k = 0; k < kBins; ++k)
+        if (banks[static_cast<size_t>(b) * kBins + k] != 0.0f) {
+          lo[b] = std::min(lo[b], k);
+          hi[b] = k + 1;
+        }
+      if (hi[b] == 0) lo[b] = 0;
+    }
   }
 };
 
@@ -125,7 +148,7 @@ at::Tensor kaldi_fbank_16k_128(const float* samples, int64_t n) {
     for (int b = 0; b < kMel; ++b) {
       const float* w = t.banks.data() + static_cast<size_t>(b) * kBins;
       double e = 0.0;
-      for (int k = 0; k < kBins - 1; ++k) e += w[k] * power[k];
+      for (int k = t.lo[b]; k < t.hi[b]; ++k) e += w[k] * power[k];
       const float ef = static_cast<float>(e);
       o[f * kMel + b] = std::log(std::max(ef, eps));
     }
