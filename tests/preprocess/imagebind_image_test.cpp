@@ -57,6 +57,27 @@ TEST(ImagebindImage, MatchesReferenceForEveryFixtureImage) {
   }
 }
 
+TEST(ImagebindImage, CroppedResizeEqualsCropOfFullResize) {
+  media::Image img;
+  img.width = 37;
+  img.height = 23;
+  img.rgb.resize(37 * 23 * 3);
+  uint32_t state = 12345;
+  for (auto& v : img.rgb) v = static_cast<uint8_t>((state = state * 1664525u + 1013904223u) >> 24);
+  const int sizes[][2] = {{11, 7}, {80, 50}, {37, 60}, {90, 23}, {37, 23}};
+  for (const auto& wh : sizes) {
+    const media::Image full = pil_resize_bicubic(img, wh[0], wh[1]);
+    const int cw = std::min(wh[0], 9), ch = std::min(wh[1], 6);
+    const int left = (wh[0] - cw) / 2, top = (wh[1] - ch) / 3;
+    const media::Image part = pil_resize_bicubic_crop(img, wh[0], wh[1], left, top, cw, ch);
+    ASSERT_EQ(part.width, cw);
+    ASSERT_EQ(part.height, ch);
+    for (int y = 0; y < ch; ++y)
+      for (int x = 0; x < cw * 3; ++x)
+        ASSERT_EQ(part.rgb[(y * cw) * 3 + x], full.rgb[((top + y) * wh[0] + left) * 3 + x]) << wh[0] << "x" << wh[1];
+  }
+}
+
 TEST(ImagebindImage, EmptyImageIsInputError) {
   EXPECT_THROW(imagebind_image_input(media::Image{}), InputError);
 }

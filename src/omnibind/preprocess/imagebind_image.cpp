@@ -13,8 +13,8 @@ at::Tensor imagebind_image_input(const media::Image& image) {
               image.rgb.size() == static_cast<size_t>(image.width) * image.height * 3,
           "image input: expected a non-empty HxWx3 RGB buffer");
   const auto [rw, rh] = shortest_side_resize_dims(image.width, image.height, kSize);
-  const media::Image resized = pil_resize_bicubic(image, rw, rh);
   const auto [left, top] = center_crop_offsets(rw, rh, kSize);
+  const media::Image crop = pil_resize_bicubic_crop(image, rw, rh, left, top, kSize, kSize);
 
   // ToTensor (u8 / 255 in float32) then Normalize ((x - mean) / std in float32): one table per channel.
   static const float kMean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
@@ -28,7 +28,7 @@ at::Tensor imagebind_image_input(const media::Image& image) {
   at::Tensor out = at::empty({3, kSize, kSize}, at::kFloat);
   float* o = out.data_ptr<float>();
   for (int y = 0; y < kSize; ++y) {
-    const uint8_t* src = resized.rgb.data() + (static_cast<size_t>(top + y) * rw + left) * 3;
+    const uint8_t* src = crop.rgb.data() + static_cast<size_t>(y) * kSize * 3;
     for (int x = 0; x < kSize; ++x)
       for (int c = 0; c < 3; ++c) o[(static_cast<size_t>(c) * kSize + y) * kSize + x] = lut[c][src[3 * x + c]];
   }

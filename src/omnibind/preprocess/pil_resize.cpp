@@ -1,5 +1,6 @@
 #include "omnibind/preprocess/pil_resize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -66,49 +67,55 @@ inline uint8_t clip8(int32_t v) {
   return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-media::Image horizontal(const media::Image& in, int out_w) {
-  const Coeffs c = make_coeffs(in.width, out_w);
+// Rows [y0, y1) of the input, output columns [x0, x0 + out_w) of a resize to `full_w` columns.
+media::Image horizontal(const media::Image& in, int full_w, int x0, int out_w, int y0, int y1) {
+  const Coeffs c = make_coeffs(in.width, full_w);
   media::Image out;
   out.width = out_w;
-  out.height = in.height;
-  out.rgb.resize(static_cast<size_t>(out_w) * in.height * 3);
-  for (int y = 0; y < in.height; ++y) {
+  out.height = y1 - y0;
+  out.rgb.resize(static_cast<size_t>(out_w) * out.height * 3);
+  // Each input row is widened once to RGBX int32 lanes (as PIL stores RGB images), so one tap is
+  // one 4-lane multiply-add; the integer arithmetic is exactly PIL's.
+  typedef int32_t v4si __attribute__((vector_size(16)));
+  std::vector<v4si> px(static_cast<size_t>(in.width));
+  for (int y = y0; y < y1; ++y) {
     const uint8_t* src = in.rgb.data() + static_cast<size_t>(y) * in.width * 3;
-    uint8_t* dst = out.rgb.data() + static_cast<size_t>(y) * out_w * 3;
-    for (int xx = 0; xx < out_w; ++xx) {
+    for (int x = 0; x < in.width; ++x) px[x] = v4si{src[3 * x], src[3 * x + 1], src[3 * x + 2], 0};
+    uint8_t* dst = out.rgb.data() + static_cast<size_t>(y - y0) * out_w * 3;
+    for (int ox = 0; ox < out_w; ++ox) {
+      const int xx = x0 + ox;
       const int32_t* k = c.weights.data() + static_cast<size_t>(xx) * c.ksize;
-      const uint8_t* s = src + static_cast<size_t>(c.first[xx]) * 3;
-      int32_t a0 = 1 << (kPrecisionBits - 1), a1 = a0, a2 = a0;
-      for (int x = 0; x < c.count[xx]; ++x) {
-        a0 += s[3 * x] * k[x];
-        a1 += s[3 * x + 1] * k[x];
-        a2 += s[3 * x + 2] * k[x];
-      }
-      dst[3 * xx] = clip8(a0);
-      dst[3 * xx + 1] = clip8(a1);
-      dst[3 * xx + 2] = clip8(a2);
+      const v4si* p = px.data() + c.first[xx];
+      v4si acc = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1), 0};
+      for (int x = 0; x < c.count[xx]; ++x) acc += p[x] * k[x];
+      dst[3 * ox] = clip8(acc[0]);
+      dst[3 * ox + 1] = clip8(acc[1]);
+      dst[3 * ox + 2] = clip8(acc[2]);
     }
   }
   return out;
 }
 
-media::Image vertical(const media::Image& in, int out_h) {
-  const Coeffs c = make_coeffs(in.height, out_h);
+// Output rows [y0, y0 + out_h) of a resize to `full_h` rows of an image whose rows start at input
+// row `row_offset` (rows before it were not computed because no kept output row reads them).
+media::Image vertical(const media::Image& in, int in_full_h, int full_h, int y0, int out_h, int row_offset) {
+  const Coeffs c = make_coeffs(in_full_h, full_h);
   media::Image out;
   out.width = in.width;
   out.height = out_h;
   const size_t row = static_cast<size_t>(in.width) * 3;
   out.rgb.resize(row * out_h);
   std::vector<int32_t> acc(row);
-  for (int yy = 0; yy < out_h; ++yy) {
+  for (int oy = 0; oy < out_h; ++oy) {
+    const int yy = y0 + oy;
     const int32_t* k = c.weights.data() + static_cast<size_t>(yy) * c.ksize;
     std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
     for (int y = 0; y < c.count[yy]; ++y) {
-      const uint8_t* s = in.rgb.data() + (c.first[yy] + y) * row;
+      const uint8_t* s = in.rgb.data() + (c.first[yy] + y - row_offset) * row;
       const int32_t w = k[y];
       for (size_t i = 0; i < row; ++i) acc[i] += s[i] * w;
     }
-    uint8_t* dst = out.rgb.data() + yy * row;
+    uint8_t* dst = out.rgb.data() + oy * row;
     for (size_t i = 0; i < row; ++i) dst[i] = clip8(acc[i]);
   }
   return out;
@@ -116,13 +123,39 @@ media::Image vertical(const media::Image& in, int out_h) {
 
 }  // namespace
 
-media::Image pil_resize_bicubic(const media::Image& in, int out_width, int out_height) {
-  // PIL skips a pass whose size does not change; an unchanged size is a plain copy.
+media::Image pil_resize_bicubic_crop(const media::Image& in, int out_width, int out_height, int left, int top,
+                                     int crop_w, int crop_h) {
+  // PIL skips a pass whose size does not change (identity); cropping commutes with both passes,
+  // so only the kept columns, and only the input rows the kept output rows read, are computed.
   const bool need_h = out_width != in.width;
   const bool need_v = out_height != in.height;
-  if (!need_h && !need_v) return in;
-  if (need_h && need_v) return vertical(horizontal(in, out_width), out_height);
-  return need_h ? horizontal(in, out_width) : vertical(in, out_height);
+  int y0 = top, y1 = top + crop_h;  // input rows needed
+  if (need_v) {
+    const Coeffs cv = make_coeffs(in.height, out_height);
+    y0 = in.height;
+    y1 = 0;
+    for (int yy = top; yy < top + crop_h; ++yy) {
+      y0 = std::min(y0, cv.first[yy]);
+      y1 = std::max(y1, cv.first[yy] + cv.count[yy]);
+    }
+  }
+  media::Image rows;
+  if (need_h) {
+    rows = horizontal(in, out_width, left, crop_w, y0, y1);
+  } else {
+    rows.width = crop_w;
+    rows.height = y1 - y0;
+    rows.rgb.resize(static_cast<size_t>(crop_w) * rows.height * 3);
+    for (int y = y0; y < y1; ++y)
+      std::copy_n(in.rgb.data() + (static_cast<size_t>(y) * in.width + left) * 3, static_cast<size_t>(crop_w) * 3,
+                  rows.rgb.data() + static_cast<size_t>(y - y0) * crop_w * 3);
+  }
+  if (!need_v) return rows;
+  return vertical(rows, in.height, out_height, top, crop_h, y0);
+}
+
+media::Image pil_resize_bicubic(const media::Image& in, int out_width, int out_height) {
+  return pil_resize_bicubic_crop(in, out_width, out_height, 0, 0, out_width, out_height);
 }
 
 std::pair<int, int> shortest_side_resize_dims(int width, int height, int size) {
