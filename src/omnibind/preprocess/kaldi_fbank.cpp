@@ -121,6 +121,8 @@ const FbankTables& tables() {
 
 int64_t kaldi_num_frames(int64_t n) { return n < kWindow ? 0 : 1 + (n - kWindow) / kShift; }
 
+// AVX2 clone picked at load time (ifunc); same IEEE operations as the default clone (no FMA).
+__attribute__((target_clones("avx2", "default")))
 at::Tensor kaldi_fbank_16k_128(const float* samples, int64_t n) {
   require(n >= kWindow, "audio clip of " + std::to_string(n) +
                             " samples at 16 kHz is shorter than one 25 ms fbank frame (400 samples)");

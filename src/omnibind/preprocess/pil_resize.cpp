@@ -11,6 +11,9 @@ namespace {
 
 constexpr int kPrecisionBits = 32 - 8 - 2;  // PIL's 8bpc fixed point
 
+// Hot loops get an AVX2 clone picked at load time (ifunc); the default clone runs anywhere.
+#define OMNIBIND_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+
 double bicubic(double x) {  // Keys kernel, a = -0.5 (PIL's bicubic_filter)
   constexpr double a = -0.5;
   if (x < 0.0) x = -x;
@@ -68,6 +71,7 @@ inline uint8_t clip8(int32_t v) {
 }
 
 // Rows [y0, y1) of the input, output columns [x0, x0 + out_w) of a resize to `full_w` columns.
+OMNIBIND_SIMD_CLONES
 media::Image horizontal(const media::Image& in, int full_w, int x0, int out_w, int y0, int y1) {
   const Coeffs c = make_coeffs(in.width, full_w);
   media::Image out;
@@ -98,6 +102,7 @@ media::Image horizontal(const media::Image& in, int full_w, int x0, int out_w, i
 
 // Output rows [y0, y0 + out_h) of a resize to `full_h` rows of an image whose rows start at input
 // row `row_offset` (rows before it were not computed because no kept output row reads them).
+OMNIBIND_SIMD_CLONES
 media::Image vertical(const media::Image& in, int in_full_h, int full_h, int y0, int out_h, int row_offset) {
   const Coeffs c = make_coeffs(in_full_h, full_h);
   media::Image out;

@@ -8,6 +8,9 @@
 
 namespace omnibind::preprocess {
 
+// AVX2 clone picked at load time (ifunc); the default clone runs anywhere. Same arithmetic in both
+// (the avx2 target does not enable FMA, so no multiply-add is fused differently).
+__attribute__((target_clones("avx2", "default")))
 std::vector<float> resample_sinc(const std::vector<float>& x, int orig_freq, int new_freq) {
   require(orig_freq > 0 && new_freq > 0, "resample: sample rates must be positive");
   if (orig_freq == new_freq) return x;
