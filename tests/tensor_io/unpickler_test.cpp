@@ -148,3 +148,8 @@ TEST(SafeUnpickler, RefusesStructuralCorruption) {
     EXPECT_NE(std::string(e.what()).find("persistent id"), std::string::npos) << e.what();
   }
 }
+
+TEST(SafeUnpickler, RefusesOversizedDictKeys) {
+  // Keys are hashed on every SETITEM: a megabyte key re-inserted through the memo would be slow.
+  expect_error("\x80\x02}" + unicode(std::string(2000, 'k')) + "Ns.", "longer than 1 KiB");
+}

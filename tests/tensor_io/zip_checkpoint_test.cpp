@@ -121,3 +121,13 @@ TEST(ZipCheckpoint, ArchiveWithoutDataPklIsExplained) {
   expect_input_error(write(dir, "plain.zip", make_zip({{"hello.txt", "hi"}})), "data.pkl");
   expect_input_error(write(dir, "script.pt", make_zip({{"m/constants.pkl", "x"}, {"m/code/m.py", "x"}})), "TorchScript");
 }
+
+TEST(ZipCheckpoint, SharedSubObjectsCannotBlowUpFlattening) {
+  // 40 lists, each holding the next one twice through the memo: 2^40 paths, 120 bytes of pickle.
+  std::string p = "\x80\x02]q";
+  p += std::string(1, char(0)) + "0";
+  for (int i = 1; i <= 40; ++i) p += std::string("(h") + char(i - 1) + "h" + char(i - 1) + "lq" + char(i) + "0";
+  p += "}" + unicode("model") + "h" + char(40) + "s.";
+  auto dir = testkit::make_temp_dir("zipck");
+  expect_input_error(write(dir, "laughs.pt", make_zip(tiny_checkpoint(p))), "too large to flatten");
+}

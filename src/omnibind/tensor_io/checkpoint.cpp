@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <unordered_set>
 
 #include "omnibind/common/error.h"
 #include "omnibind/tensor_io/safetensors.h"
@@ -15,21 +16,28 @@ using Kind = PickleValue::Kind;
 namespace {
 
 constexpr int kMaxFlattenDepth = 64;
-constexpr size_t kMaxFlattenVisits = size_t{1} << 24;  // shared sub-objects could otherwise blow up
+constexpr size_t kMaxFlattenVisits = size_t{1} << 22;  // shared sub-objects could otherwise blow up
 
 const char* const kWrapperKeys[] = {"module", "model", "state_dict", "model_state_dict"};
 
-bool has_tensor(const PickleRef& v, int depth = 0) {
+// Each object is visited once: pickles can share sub-objects, and a chain of lists that each hold
+// the next one twice would otherwise take exponential time.
+bool has_tensor(const PickleRef& v, std::unordered_set<const PickleValue*>& seen, int depth = 0) {
   if (v->kind == Kind::Tensor) return true;
-  if (depth > kMaxFlattenDepth) return false;
+  if (depth > kMaxFlattenDepth || !v->is_container() || !seen.insert(v.get()).second) return false;
   if (v->kind == Kind::Dict) {
     for (size_t i = 0; i < v->dict_size(); ++i)
-      if (has_tensor(v->dict_value(i), depth + 1)) return true;
-  } else if (v->kind == Kind::List || v->kind == Kind::Tuple) {
+      if (has_tensor(v->dict_value(i), seen, depth + 1)) return true;
+  } else {
     for (auto& c : v->items)
-      if (has_tensor(c, depth + 1)) return true;
+      if (has_tensor(c, seen, depth + 1)) return true;
   }
   return false;
+}
+
+bool has_tensor(const PickleRef& v) {
+  std::unordered_set<const PickleValue*> seen;
+  return has_tensor(v, seen);
 }
 
 std::string key_text(const PickleValue& k) {

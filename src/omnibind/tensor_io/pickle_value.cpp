@@ -21,34 +21,51 @@ PickleValue::~PickleValue() {
 
 namespace {
 
+// Keys are hashed on every SETITEM; bounding their size keeps a hostile pickle that re-inserts a
+// huge key through the memo from costing quadratic time. Real checkpoint keys are short names.
+constexpr size_t kMaxKeyBytes = 1024, kMaxTupleKeyItems = 8;
+
 // A fingerprint that equals for keys Python would consider equal (for the scalar kinds we allow;
-// bool True == 1 as in Python). Empty string: unhashable.
+// bool True == 1 as in Python). Empty string: unhashable or too large.
+std::string tagged(char tag, std::string_view body) {
+  std::string out(1, tag);
+  out.append(body.data(), body.size());
+  return out;
+}
+
 std::string key_fingerprint(const PickleValue& k) {
   using K = PickleValue::Kind;
+  if (k.s.size() > kMaxKeyBytes) return "";
   switch (k.kind) {
     case K::None: return "N";
-    case K::Bool: return "I" + std::to_string(k.b ? 1 : 0);
-    case K::Int: return "I" + std::to_string(k.i);
-    case K::BigInt: return "L" + k.s;
+    case K::Bool: return k.b ? "I1" : "I0";
+    case K::Int: return tagged('I', std::to_string(k.i));
+    case K::BigInt: return tagged('L', k.s);
     case K::Float: {
-      if (k.f == static_cast<double>(static_cast<int64_t>(k.f)) && k.f > -9.2e18 && k.f < 9.2e18)
-        return "I" + std::to_string(static_cast<int64_t>(k.f));
+      // Range check first: casting NaN or a huge double to int64 is undefined.
+      if (k.f > -9.2e18 && k.f < 9.2e18 && k.f == static_cast<double>(static_cast<int64_t>(k.f)))
+        return tagged('I', std::to_string(static_cast<int64_t>(k.f)));
       char buf[sizeof(double)];
       std::memcpy(buf, &k.f, sizeof buf);
-      return "F" + std::string(buf, sizeof buf);
+      return tagged('F', std::string_view(buf, sizeof buf));
     }
-    case K::Str: return "S" + k.s;
-    case K::Bytes: return "B" + k.s;
-    case K::Global: return "G" + k.s;
+    case K::Str: return tagged('S', k.s);
+    case K::Bytes: return tagged('B', k.s);
+    case K::Global: return tagged('G', k.s);
     case K::Tuple: {
-      std::string out = "T" + std::to_string(k.items.size()) + "(";
+      if (k.items.size() > kMaxTupleKeyItems) return "";
+      std::string out = tagged('T', std::to_string(k.items.size()));
+      out += '(';
       for (auto& c : k.items) {
         if (c->kind == K::Tuple) return "";  // one level is enough for real checkpoints
         std::string f = key_fingerprint(*c);
         if (f.empty()) return "";
-        out += std::to_string(f.size()) + ":" + f;
+        out += std::to_string(f.size());
+        out += ':';
+        out += f;
       }
-      return out + ")";
+      out += ')';
+      return out;
     }
     default: return "";
   }
@@ -57,7 +74,7 @@ std::string key_fingerprint(const PickleValue& k) {
 }  // namespace
 
 PickleRef PickleValue::dict_get(const std::string& key) const {
-  auto it = dict_index.find("S" + key);
+  auto it = dict_index.find(tagged('S', key));
   return it == dict_index.end() ? nullptr : items[2 * it->second + 1];
 }
 

@@ -62,7 +62,7 @@ struct PickleValue {
   // Dict lookup by string key; nullptr when absent.
   PickleRef dict_get(const std::string& key) const;
   // Inserts or replaces (Python semantics: the first insertion fixes the position).
-  // Returns false when the key is not hashable (a container, tensor...).
+  // Returns false when the key is not hashable (a container, tensor...) or longer than 1 KiB.
   bool dict_set(PickleRef key, PickleRef value);
 
   std::string type_name() const;  // "int", "dict", "torch.Tensor"... for error messages

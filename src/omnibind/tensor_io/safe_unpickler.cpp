@@ -178,7 +178,10 @@ std::vector<PickleRef> SafeUnpickler::pop_mark() {
   return items;
 }
 
-void SafeUnpickler::push(PickleRef v) { stack_.push_back(std::move(v)); }
+void SafeUnpickler::push(PickleRef v) {
+  if (++pushes_ > limits_.max_pushes) fail("pickle creates more than " + std::to_string(limits_.max_pushes) + " objects");
+  stack_.push_back(std::move(v));
+}
 
 void SafeUnpickler::memo_put(uint64_t index) {
   if (memo_.size() >= limits_.max_memo && !memo_.count(index)) fail("memo grows past " + std::to_string(limits_.max_memo) + " entries");
@@ -210,7 +213,7 @@ void SafeUnpickler::set_item(PickleValue& dict, PickleRef k, PickleRef v) {
   if (dict.kind != Kind::Dict) fail("SETITEM target is a " + dict.type_name() + ", not a dict");
   grow_depth(dict, *v, limits_.max_depth, [this](const std::string& m) { fail(m); });
   const std::string key_type = k->type_name();
-  if (!dict.dict_set(std::move(k), std::move(v))) fail("dict key of type " + key_type + " is not supported");
+  if (!dict.dict_set(std::move(k), std::move(v))) fail("dict key of type " + key_type + " is not supported (or longer than 1 KiB)");
 }
 
 PickleRef SafeUnpickler::make_seq(Kind kind, std::vector<PickleRef> items) {
@@ -320,6 +323,7 @@ PickleRef SafeUnpickler::load() {
   stack_.clear();
   marks_.clear();
   memo_.clear();
+  pushes_ = 0;
   while (true) {
     op_pos_ = pos_;
     const uint8_t op = static_cast<uint8_t>(*take(1));

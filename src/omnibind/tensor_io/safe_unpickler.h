@@ -19,7 +19,8 @@ using PersistentLoader = std::function<PickleRef(const PickleRef& pid)>;
 
 struct UnpicklerLimits {
   uint32_t max_depth = 200;          // container nesting and MARK nesting
-  size_t max_memo = size_t{1} << 24; // memo entries
+  size_t max_memo = size_t{1} << 22; // memo entries
+  size_t max_pushes = size_t{1} << 23;  // values pushed per pickle (each costs ~200 bytes)
   size_t max_rank = 64;              // tensor dimensions
 };
 
@@ -60,7 +61,7 @@ class SafeUnpickler {
 
   std::string file_, part_;
   const std::byte* data_;
-  size_t size_, pos_ = 0, op_pos_ = 0;
+  size_t size_, pos_ = 0, op_pos_ = 0, pushes_ = 0;
   PersistentLoader persistent_load_;
   UnpicklerLimits limits_;
   std::vector<PickleRef> stack_;
