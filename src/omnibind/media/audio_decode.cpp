@@ -80,24 +80,22 @@ Audio decode_audio_bytes(std::string_view bytes, const std::string& name) {
   sf_command(sf, SFC_SET_NORM_FLOAT, nullptr, SF_TRUE);
 
   const int nch = info.channels;
-  std::vector<float> interleaved;
-  interleaved.reserve(static_cast<size_t>(info.frames) * nch);
+  Audio out;
+  out.sample_rate = info.samplerate;
+  out.channels.resize(nch);
+  for (auto& ch : out.channels) ch.reserve(static_cast<size_t>(info.frames));
   std::vector<float> chunk(static_cast<size_t>(4096) * nch);
   for (;;) {
     const sf_count_t got = sf_readf_float(sf, chunk.data(), 4096);
     if (got <= 0) break;
-    interleaved.insert(interleaved.end(), chunk.begin(), chunk.begin() + got * nch);
+    for (int c = 0; c < nch; ++c) {
+      auto& ch = out.channels[c];
+      for (sf_count_t i = 0; i < got; ++i) ch.push_back(chunk[static_cast<size_t>(i) * nch + c]);
+    }
   }
   if (sf_error(sf) != SF_ERR_NO_ERROR)
     throw InputError(name + ": corrupt " + kind + " audio (" + sf_strerror(sf) + ")");
-  const size_t frames = interleaved.size() / nch;
-  require(frames > 0, name + ": " + kind + " audio has no samples (zero length)");
-
-  Audio out;
-  out.sample_rate = info.samplerate;
-  out.channels.assign(nch, std::vector<float>(frames));
-  for (size_t i = 0; i < frames; ++i)
-    for (int c = 0; c < nch; ++c) out.channels[c][i] = interleaved[i * nch + c];
+  require(out.frames() > 0, name + ": " + kind + " audio has no samples (zero length)");
   return out;
 }
 

@@ -42,7 +42,7 @@ std::vector<float> make_mel_banks() {
 // std::complex multiplication would go through the NaN-checking __muldc3 helper).
 struct RealFft512 {
   static constexpr int N = kFft, H = kFft / 2;
-  std::array<double, H> twr, twi;    // e^{-2 pi i k / H}
+  std::array<double, H> twr, twi;    // stage twiddles, contiguous per stage: stage `len` at [len/2 - 1 ..)
   std::array<double, H> postr, posti;  // e^{-2 pi i k / N}
   std::array<int, H> rev;
   RealFft512() {
@@ -52,11 +52,16 @@ struct RealFft512 {
       int r = 0;
       for (int b = 0; b < bits; ++b) r |= ((i >> b) & 1) << (bits - 1 - b);
       rev[i] = r;
-      twr[i] = std::cos(-2.0 * M_PI * i / H);
-      twi[i] = std::sin(-2.0 * M_PI * i / H);
       postr[i] = std::cos(-2.0 * M_PI * i / N);
       posti[i] = std::sin(-2.0 * M_PI * i / N);
     }
+    // Stage with butterfly span `len` uses e^{-2 pi i k / len}, k < len/2, stored from len/2 - 1 so
+    // that the inner loop reads them contiguously (vectorisable).
+    for (int len = 2; len <= H; len <<= 1)
+      for (int k = 0; k < len / 2; ++k) {
+        twr[len / 2 - 1 + k] = std::cos(-2.0 * M_PI * k / len);
+        twi[len / 2 - 1 + k] = std::sin(-2.0 * M_PI * k / len);
+      }
   }
   // x[0..N) real -> power[0..N/2] = |X_k|^2.
   void power(const double* x, double* power_out) const {
@@ -66,17 +71,22 @@ struct RealFft512 {
       zi[rev[i]] = x[2 * i + 1];
     }
     for (int len = 2; len <= H; len <<= 1) {
-      const int half = len / 2, step = H / len;
-      for (int i = 0; i < H; i += len)
+      const int half = len / 2;
+      const double* wr = twr.data() + half - 1;
+      const double* wi = twi.data() + half - 1;
+      for (int i = 0; i < H; i += len) {
+        double* ar = zr.data() + i;
+        double* ai = zi.data() + i;
+        double* br = ar + half;
+        double* bi = ai + half;
         for (int k = 0; k < half; ++k) {
-          const double wr = twr[k * step], wi = twi[k * step];
-          const int a = i + k, b = a + half;
-          const double vr = zr[b] * wr - zi[b] * wi, vi = zr[b] * wi + zi[b] * wr;
-          zr[b] = zr[a] - vr;
-          zi[b] = zi[a] - vi;
-          zr[a] += vr;
-          zi[a] += vi;
+          const double vr = br[k] * wr[k] - bi[k] * wi[k], vi = br[k] * wi[k] + bi[k] * wr[k];
+          br[k] = ar[k] - vr;
+          bi[k] = ai[k] - vi;
+          ar[k] += vr;
+          ai[k] += vi;
         }
+      }
     }
     // Split the half-size transform into the even/odd parts of the real one:
     // E = (Z_k + conj Z_{H-k}) / 2, O = -i (Z_k - conj Z_{H-k}) / 2, X_k = E + w^k O.
