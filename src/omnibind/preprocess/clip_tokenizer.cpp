@@ -7,7 +7,7 @@
 
 #include <limits>
 #include <mutex>
-#include <sstream>
+#include <string_view>
 #include <unordered_map>
 
 #include "omnibind/common/error.h"
@@ -123,20 +123,32 @@ ClipTokenizer::ClipTokenizer(const std::string& bpe_path) : impl_(std::make_uniq
   for (int b : order) impl_->encoder[impl_->byte_encoder[b]] = id++;
   for (int b : order) impl_->encoder[impl_->byte_encoder[b] + "</w>"] = id++;
 
-  // merges = lines[1 : 49152 - 256 - 2 + 1]
+  // merges = lines[1 : 49152 - 256 - 2 + 1], each "first second".
   const std::string text = gunzip_file(bpe_path);
-  std::istringstream lines(text);
-  std::string line;
-  std::getline(lines, line);  // header ("#version: ...")
   constexpr int kMerges = 49152 - 256 - 2;
+  impl_->ranks.reserve(kMerges);
+  impl_->encoder.reserve(49408);
+  size_t pos = text.find('\n');  // skip the "#version" header line
+  pos = pos == std::string::npos ? text.size() : pos + 1;
   int rank = 0;
-  while (rank < kMerges && std::getline(lines, line)) {
-    std::istringstream parts(line);
-    std::string a, b, extra;
-    require(static_cast<bool>(parts >> a >> b) && !(parts >> extra),
+  while (rank < kMerges && pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    const size_t sp = line.find(' ');
+    require(sp != std::string_view::npos && sp > 0 && sp + 1 < line.size() &&
+                line.find_first_of(" \t\r", sp + 1) == std::string_view::npos,
             bpe_path + ": malformed merge on line " + std::to_string(rank + 2) + ", expected two symbols");
-    impl_->ranks.emplace(a + " " + b, rank++);
-    impl_->encoder.emplace(a + b, id++);
+    const std::string_view a = line.substr(0, sp), b = line.substr(sp + 1);
+    std::string key;
+    key.reserve(line.size());
+    key.append(a).append(" ").append(b);
+    impl_->ranks.emplace(std::move(key), rank++);
+    std::string joined;
+    joined.reserve(line.size() - 1);
+    joined.append(a).append(b);
+    impl_->encoder.emplace(std::move(joined), id++);
   }
   require(rank == kMerges, bpe_path + ": has " + std::to_string(rank) + " merges, expected " + std::to_string(kMerges));
   impl_->encoder["<|startoftext|>"] = id++;
