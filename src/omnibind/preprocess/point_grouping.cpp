@@ -146,50 +146,135 @@ std::vector<int32_t> furthest_point_sample(const float* xyz, int64_t n, int64_t 
   return idx;
 }
 
+namespace {
+
+// A uniform grid over the cloud's bounding box (points sorted by cell, CSR offsets) so each kNN
+// query reads only the cells around its centre instead of all N points.
+struct PointGrid {
+  int r = 1;                      // cells per axis
+  float lo[3] = {0, 0, 0};
+  float h = 1;                    // cell size
+  std::vector<int32_t> start;     // [r^3 + 1]
+  std::vector<int32_t> order;     // point indices sorted by cell (ascending index within a cell)
+  std::vector<float> x, y, z, xx; // coordinates and |x|^2 in `order`
+
+  int cell_coord(float v, int axis) const {
+    int c = static_cast<int>((v - lo[axis]) / h);
+    return std::clamp(c, 0, r - 1);
+  }
+};
+
+PointGrid build_grid(const float* xyz, int64_t n, int64_t k) {
+  PointGrid g;
+  float hi[3] = {xyz[0], xyz[1], xyz[2]};
+  for (int c = 0; c < 3; ++c) g.lo[c] = xyz[c];
+  for (int64_t i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c) {
+      g.lo[c] = std::min(g.lo[c], xyz[i * 3 + c]);
+      hi[c] = std::max(hi[c], xyz[i * 3 + c]);
+    }
+  const float extent = std::max({hi[0] - g.lo[0], hi[1] - g.lo[1], hi[2] - g.lo[2], 1e-20f});
+  // Clouds are mostly surfaces: ~n / (k/2) occupied cells on a surface -> side ~ 2 sqrt of that
+  // (measured on the fixture clouds: fewer cells read more points, more cells walk more empties).
+  g.r = static_cast<int>(std::clamp(2.0 * std::sqrt(static_cast<double>(n) / std::max<int64_t>(k / 2, 1)), 1.0, 96.0));
+  g.h = extent / static_cast<float>(g.r) * 1.0001f;
+  const int64_t cells = int64_t{g.r} * g.r * g.r;
+  std::vector<int32_t> cell(n);
+  g.start.assign(cells + 1, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int cx = g.cell_coord(xyz[i * 3], 0), cy = g.cell_coord(xyz[i * 3 + 1], 1), cz = g.cell_coord(xyz[i * 3 + 2], 2);
+    cell[i] = (cz * g.r + cy) * g.r + cx;
+    ++g.start[cell[i] + 1];
+  }
+  for (int64_t c = 0; c < cells; ++c) g.start[c + 1] += g.start[c];
+  g.order.resize(n);
+  std::vector<int32_t> fill(g.start.begin(), g.start.end() - 1);
+  for (int64_t i = 0; i < n; ++i) g.order[fill[cell[i]]++] = static_cast<int32_t>(i);
+  g.x.resize(n);
+  g.y.resize(n);
+  g.z.resize(n);
+  g.xx.resize(n);
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t p = g.order[j];
+    g.x[j] = xyz[p * 3];
+    g.y[j] = xyz[p * 3 + 1];
+    g.z[j] = xyz[p * 3 + 2];
+    g.xx[j] = (g.x[j] * g.x[j] + g.y[j] * g.y[j]) + g.z[j] * g.z[j];
+  }
+  return g;
+}
+
+// k nearest of one centre by (reference distance, index), exact: cubes of cells grow around the
+// centre until the k-th best distance found is below the squared distance to the cube's border
+// (minus a margin covering the float rounding of the matmul formula), so no outside point can
+// belong to the set.
+void knn_query(const PointGrid& g, int64_t n, float cx, float cy, float cz, int64_t k,
+               std::vector<std::pair<float, int32_t>>& cand, int32_t* out) {
+  const float cc = (cx * cx + cy * cy) + cz * cz;
+  const int ix = g.cell_coord(cx, 0), iy = g.cell_coord(cy, 1), iz = g.cell_coord(cz, 2);
+  cand.clear();
+  auto add_cell = [&](int x, int y, int z) {
+    const int64_t c = (int64_t{z} * g.r + y) * g.r + x;
+    for (int32_t j = g.start[c]; j < g.start[c + 1]; ++j) {
+      float v = -2.0f * ((cx * g.x[j] + cy * g.y[j]) + cz * g.z[j]);
+      v += cc;
+      v += g.xx[j];
+      cand.emplace_back(v, g.order[j]);
+    }
+  };
+  for (int rad = 0;; ++rad) {
+    // the shell of cells at Chebyshev distance `rad`
+    for (int z = iz - rad; z <= iz + rad; ++z) {
+      if (z < 0 || z >= g.r) continue;
+      for (int y = iy - rad; y <= iy + rad; ++y) {
+        if (y < 0 || y >= g.r) continue;
+        const bool face = z == iz - rad || z == iz + rad || y == iy - rad || y == iy + rad;
+        for (int x = ix - rad; x <= ix + rad; ++x) {
+          if (x < 0 || x >= g.r) continue;
+          if (face || x == ix - rad || x == ix + rad) add_cell(x, y, z);
+        }
+      }
+    }
+    const bool covers_all = ix - rad <= 0 && iy - rad <= 0 && iz - rad <= 0 && ix + rad >= g.r - 1 &&
+                            iy + rad >= g.r - 1 && iz + rad >= g.r - 1;
+    if (static_cast<int64_t>(cand.size()) >= k) {
+      std::nth_element(cand.begin(), cand.begin() + (k - 1), cand.end());
+      const float kth = cand[k - 1].first;
+      // Distance from the centre to the border of the searched cube (clamped cells extend to
+      // infinity, so a cube side at the grid edge is no border).
+      float border = INFINITY;
+      const float c3[3] = {cx, cy, cz};
+      const int i3[3] = {ix, iy, iz};
+      for (int a = 0; a < 3; ++a) {
+        if (i3[a] - rad > 0) border = std::min(border, c3[a] - (g.lo[a] + (i3[a] - rad) * g.h));
+        if (i3[a] + rad < g.r - 1) border = std::min(border, g.lo[a] + (i3[a] + rad + 1) * g.h - c3[a]);
+      }
+      border = std::max(border, 0.f);
+      const float margin = 1e-5f * (1.0f + cc);
+      if (covers_all || kth + margin < border * border) break;
+    } else if (covers_all) {
+      break;
+    }
+  }
+  // the k smallest (distance, index): ties at the k-th distance go to the lower index
+  std::nth_element(cand.begin(), cand.begin() + (k - 1), cand.end());
+  for (int64_t j = 0; j < k; ++j) out[j] = cand[j].second;
+  std::sort(out, out + k);
+  (void)n;
+}
+
+}  // namespace
+
 std::vector<int32_t> knn_indices(const float* xyz, int64_t n, const float* centers, int64_t g, int64_t k) {
   std::vector<int32_t> out(g * k);
   if (g == 0 || k == 0) return out;
   if (k > n) throw InputError("kNN: group size " + std::to_string(k) + " exceeds the number of points " + std::to_string(n));
-  // |x|^2 once for all centres; SoA for a vectorisable distance loop.
-  std::vector<float> X(n), Y(n), Z(n), XX(n);
-  for (int64_t i = 0; i < n; ++i) {
-    X[i] = xyz[i * 3];
-    Y[i] = xyz[i * 3 + 1];
-    Z[i] = xyz[i * 3 + 2];
-    XX[i] = (X[i] * X[i] + Y[i] * Y[i]) + Z[i] * Z[i];
-  }
-  at::parallel_for(0, g, 8, [&](int64_t begin, int64_t end) {
-    std::vector<float> d(n);
-    std::vector<std::pair<float, int32_t>> heap;
-    heap.reserve(k);
-    for (int64_t gi = begin; gi < end; ++gi) {
-      const float cx = centers[gi * 3], cy = centers[gi * 3 + 1], cz = centers[gi * 3 + 2];
-      const float cc = (cx * cx + cy * cy) + cz * cz;
-      float* __restrict dp = d.data();
-      for (int64_t i = 0; i < n; ++i) {
-        float v = -2.0f * ((cx * X[i] + cy * Y[i]) + cz * Z[i]);
-        v += cc;
-        v += XX[i];
-        dp[i] = v;
-      }
-      // k smallest by (distance, index): a max-heap of the current best k, most points rejected
-      // by a single comparison with its top.
-      heap.clear();
-      for (int64_t i = 0; i < k; ++i) heap.emplace_back(dp[i], static_cast<int32_t>(i));
-      std::make_heap(heap.begin(), heap.end());
-      float thr = heap.front().first;
-      for (int64_t i = k; i < n; ++i) {
-        if (dp[i] < thr) {
-          std::pop_heap(heap.begin(), heap.end());
-          heap.back() = {dp[i], static_cast<int32_t>(i)};
-          std::push_heap(heap.begin(), heap.end());
-          thr = heap.front().first;
-        }
-      }
-      int32_t* o = out.data() + gi * k;
-      for (int64_t j = 0; j < k; ++j) o[j] = heap[j].second;
-      std::sort(o, o + k);
-    }
+  const PointGrid grid = build_grid(xyz, n, k);
+  at::parallel_for(0, g, 16, [&](int64_t begin, int64_t end) {
+    std::vector<std::pair<float, int32_t>> cand;
+    cand.reserve(8 * k);
+    for (int64_t gi = begin; gi < end; ++gi)
+      knn_query(grid, n, centers[gi * 3], centers[gi * 3 + 1], centers[gi * 3 + 2], k, cand, out.data() + gi * k);
   });
   return out;
 }
