@@ -34,6 +34,7 @@ struct Input {
   std::string key, file;
 };
 const std::vector<Input> kInputs = {
+    {"train", "train.npy"},           {"toilet", "toilet.npy"},              {"BBQ", "BBQ.npy"},
     {"train", "train.ply"},           {"train", "train.safetensors"},        {"toilet", "toilet.ply"},
     {"toilet", "toilet.safetensors"}, {"BBQ", "BBQ.ply"},                    {"BBQ", "BBQ.safetensors"},
     {"mn10_chair_0890", "chair_0890.pcd"}, {"mn10_toilet_0345", "toilet_0345.pcd"}, {"mn10_monitor_0466", "monitor_0466.pcd"}};
@@ -71,7 +72,7 @@ TEST(Uni3dExpert, TinyEmbeddingsMatchReferenceForEveryInput) {
   OMNIBIND_REQUIRE_SHARED();
   // One input per file format here (the six fixture inputs through tiny take minutes on 2 cores);
   // OMNIBIND_UNI3D_FULL_PARITY=1 runs every input file.
-  std::vector<Input> inputs = {{"train", "train.ply"}, {"mn10_monitor_0466", "monitor_0466.pcd"}};
+  std::vector<Input> inputs = {{"train", "train.npy"}, {"mn10_monitor_0466", "monitor_0466.pcd"}};
   if (std::getenv("OMNIBIND_UNI3D_FULL_PARITY")) inputs = kInputs;
   check_model("tiny", "weights.safetensors", inputs, false);
 }

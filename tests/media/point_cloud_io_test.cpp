@@ -197,13 +197,18 @@ TEST(PointCloudIo, SamplingIsAreaWeighted) {
   EXPECT_NEAR(big / 4000.0, 0.75, 0.03);
 }
 
-TEST(PointCloudIo, FixturePlyAndSafetensorsHoldTheSameCloud) {
+TEST(PointCloudIo, FixturePlyNpyAndSafetensorsHoldTheSameCloud) {
   OMNIBIND_REQUIRE_SHARED();
   for (std::string name : {"train", "toilet", "BBQ"}) {
     auto a = media::read_point_cloud_file(testkit::shared_path("fixtures/uni3d_mini/inputs/" + name + ".ply"));
     auto b = media::read_point_cloud_file(testkit::shared_path("fixtures/uni3d_mini/inputs/" + name + ".safetensors"));
+    // the original OmniBind asset: a pickled {'xyz','rgb', captions, features...} dict, float16
+    auto c = media::read_point_cloud_file(testkit::shared_path("fixtures/uni3d_mini/inputs/" + name + ".npy"));
     EXPECT_EQ(a.xyz, b.xyz) << name;
     EXPECT_EQ(a.rgb, b.rgb) << name;
+    EXPECT_EQ(c.xyz, b.xyz) << name;
+    EXPECT_EQ(c.rgb, b.rgb) << name;
+    EXPECT_TRUE(c.had_colour);
     EXPECT_EQ(a.size(), 10000);
   }
   auto p = media::read_point_cloud_file(testkit::shared_path("fixtures/uni3d_mini/inputs/chair_0890.pcd"));
@@ -252,6 +257,10 @@ TEST(PointCloudIoBadInput, MalformedHeaders) {
   expect_input_error(npy("<i4", "(2, 3)", std::string(24, '\0')), "int.npy", "dtype");
   expect_input_error(npy("<f4", "(2, 4)", std::string(32, '\0')), "four.npy", "[N, 3]");
   expect_input_error(npy("|O", "()", "\x80\x03."), "pickle.npy", "pickled");
+  // a pickle that would run code: refused before anything is called
+  expect_input_error(npy("|O", "()", std::string("\x80\x03" "cos\nsystem\nX\x02\x00\x00\x00" "lsR.", 22)), "evil.npy",
+                     "refusing the global os.system");
+  expect_input_error(npy("|O", "()", std::string("\x80\x03}q\x00.", 6)), "nokeys.npy", "no 'xyz'");
   expect_input_error("hello", "x.xyzw", "unrecognised");
   expect_input_error("not stl at all", "x.stl", "STL");
 }

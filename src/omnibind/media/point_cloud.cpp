@@ -90,9 +90,7 @@ PointCloud read_npy_cloud(std::string_view bytes, const std::string& name) {
   size_t q1 = d.find('\''), q2 = d.find('\'', q1 + 1);
   if (q1 == std::string_view::npos || q2 == std::string_view::npos) throw InputError(name + ": malformed .npy descr");
   std::string descr(d.substr(q1 + 1, q2 - q1 - 1));
-  if (descr == "|O")
-    throw InputError(name + ": .npy holds pickled Python objects (an OpenShape {'xyz','rgb'} dict?); "
-                     "save the arrays as a plain float [N,3]/[N,6] .npy or as .safetensors with keys xyz, rgb");
+  if (descr == "|O") return read_pickled_npy_cloud(bytes.substr(hstart + hlen), name);
   std::string_view fo = value_of("fortran_order");
   const bool fortran = detail::starts_with(fo.substr(fo.find_first_not_of(' ')), "True");
   std::string_view sh = value_of("shape");

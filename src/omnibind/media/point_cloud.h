@@ -34,6 +34,8 @@ PointCloud read_point_cloud_file(const std::string& path, const PointCloudReadOp
 PointCloud read_ply(std::string_view bytes, const std::string& name);
 PointCloud read_pcd(std::string_view bytes, const std::string& name);
 PointCloud read_npy_cloud(std::string_view bytes, const std::string& name);
+// The payload of a '|O' .npy (np.save of a dict, as OpenShape/OmniBind assets): {'xyz', 'rgb'}.
+PointCloud read_pickled_npy_cloud(std::string_view payload, const std::string& name);
 PointCloud read_safetensors_cloud(const std::string& path);
 
 // Triangle meshes (polygons are fan-triangulated).
