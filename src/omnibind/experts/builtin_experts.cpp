@@ -3,10 +3,12 @@
 
 namespace omnibind::experts {
 void register_imagebind_expert();
+void register_precomputed_expert();
 namespace uni3d { void register_uni3d_expert(); }
 
 void register_builtin_experts() {
   register_imagebind_expert();
+  register_precomputed_expert();
   uni3d::register_uni3d_expert();
   // Families register here, e.g. register_imagebind_expert(); register_uni3d_expert();
 }

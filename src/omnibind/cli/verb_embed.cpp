@@ -1,0 +1,186 @@
+// omnibind embed: files (or texts) -> one expert's unit-norm embeddings in a safetensors file:
+// tensor "<KEY>" [N, d] float32 (KEY = the expert's short name, e.g. "IB") and __metadata__
+// {"modality", "expert", "key", "dim", "paths": JSON list (row i <-> paths[i]; texts for --text)}.
+// The file is a pool the "precomputed" expert serves. Any bad input: one line, exit 2, no file.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "omnibind/cli/verb.h"
+#include "omnibind/common/atomic_file.h"
+#include "omnibind/common/error.h"
+#include "omnibind/experts/expert.h"
+#include "omnibind/tensor_io/torch_bridge.h"
+
+namespace omnibind::cli {
+namespace {
+namespace fs = std::filesystem;
+using experts::MediaInput;
+using experts::Modality;
+
+struct EmbedArgs {
+  std::string expert, modality, out;
+  experts::ExpertOptions options;
+  std::vector<std::string> inputs, texts;
+  int batch = 8;
+  bool progress = false;
+};
+
+// File extensions picked up when a directory is given (explicit files are taken as they are).
+bool wanted_in_directory(Modality m, const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  static const std::set<std::string> image = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"};
+  static const std::set<std::string> audio = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"};
+  static const std::set<std::string> text = {".txt"};
+  static const std::set<std::string> point = {".ply", ".pcd", ".npy", ".obj", ".off", ".stl", ".xyz", ".safetensors"};
+  switch (m) {
+    case Modality::Image: return image.count(ext) != 0;
+    case Modality::Audio: return audio.count(ext) != 0;
+    case Modality::Text: return text.count(ext) != 0;
+    case Modality::Point: return point.count(ext) != 0;
+  }
+  return false;
+}
+
+// INPUTS -> file paths: files as given, directories recursed (sorted), @list files one path a line.
+void expand_input(Modality m, const std::string& arg, std::vector<std::string>& out) {
+  std::error_code ec;
+  if (!arg.empty() && arg[0] == '@') {
+    std::string list = arg.substr(1);
+    std::ifstream in(list);
+    require(in.good(), list + ": cannot open the input list");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty() || line[0] == '#') continue;
+      require(fs::is_regular_file(line, ec), line + ": no such file (listed in " + list + ")");
+      out.push_back(line);
+    }
+    return;
+  }
+  if (fs::is_directory(arg, ec)) {
+    std::vector<std::string> found;
+    for (auto it = fs::recursive_directory_iterator(arg, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_regular_file(ec) && wanted_in_directory(m, it->path())) found.push_back(it->path().string());
+    require(!ec, arg + ": cannot read the directory (" + ec.message() + ")");
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+    return;
+  }
+  require(fs::is_regular_file(arg, ec), arg + ": no such file or directory");
+  out.push_back(arg);
+}
+
+class Progress {
+ public:
+  Progress(size_t total, bool on) : total_(total), on_(on) {}
+  void update(size_t done) {
+    if (!on_) return;
+    const int width = 30;
+    int filled = total_ ? static_cast<int>(width * done / total_) : width;
+    std::fprintf(stderr, "\rembed [%s%s] %zu/%zu", std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), done, total_);
+    if (done == total_) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  size_t total_;
+  bool on_;
+};
+
+int run_embed(const EmbedArgs& a) {
+  Modality m = experts::parse_modality(a.modality);
+  require(a.batch > 0, "--batch must be positive");
+  require(m == Modality::Text || a.texts.empty(), "--text is only for --modality text");
+
+  // Gather every input first: a missing file fails before any model is loaded.
+  std::vector<MediaInput> items;
+  std::vector<std::string> sources;
+  std::vector<std::string> files;
+  for (const auto& arg : a.inputs) expand_input(m, arg, files);
+  for (const auto& f : files) {
+    if (m == Modality::Text) {
+      std::string text = read_file_bytes(f);  // one text per file
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      items.push_back(MediaInput::from_text(std::move(text)));
+    } else {
+      items.push_back(MediaInput::from_path(f));
+    }
+    sources.push_back(f);
+  }
+  for (const auto& t : a.texts) {
+    items.push_back(MediaInput::from_text(t));
+    sources.push_back(t);
+  }
+  require(!items.empty(), "no inputs (give files, directories, @list.txt or --text)");
+
+  if (a.options.threads > 0) at::set_num_threads(a.options.threads);
+  auto expert = experts::create_expert(a.expert, a.options);
+  require(expert->covers(m), "expert '" + a.expert + "' does not embed " + a.modality);
+
+  Progress progress(items.size(), a.progress || isatty(2));
+  std::vector<at::Tensor> rows;
+  for (size_t begin = 0; begin < items.size(); begin += static_cast<size_t>(a.batch)) {
+    size_t end = std::min(items.size(), begin + static_cast<size_t>(a.batch));
+    std::vector<at::Tensor> batch;
+    for (size_t i = begin; i < end; ++i) {
+      try {
+        batch.push_back(expert->preprocess(m, items[i]));
+      } catch (const InputError& e) {
+        std::string msg = e.what();
+        const std::string& name = m == Modality::Text && !items[i].text.empty() && items[i].path.empty() ? std::string()
+                                                                                                          : sources[i];
+        // Name the input once: most decoders already start their message with it.
+        throw InputError(name.empty() || msg.rfind(name, 0) == 0 ? msg : name + ": " + msg);
+      }
+    }
+    rows.push_back(expert->encode(m, at::stack(batch)).to(at::kFloat).contiguous());
+    progress.update(end);
+  }
+  at::Tensor emb = at::cat(rows, 0);
+
+  nlohmann::json paths = sources;
+  std::map<std::string, std::string> meta = {{"modality", a.modality},
+                                             {"expert", a.expert},
+                                             {"key", expert->key()},
+                                             {"dim", std::to_string(emb.size(1))},
+                                             {"paths", paths.dump()}};
+  tensor_io::write_tensors(a.out, {{expert->key(), emb}}, meta);
+  std::printf("wrote %s: %s [%lld, %lld] (%s, %s)\n", a.out.c_str(), expert->key().c_str(),
+              static_cast<long long>(emb.size(0)), static_cast<long long>(emb.size(1)), a.expert.c_str(),
+              a.modality.c_str());
+  return 0;
+}
+
+VerbRun setup(CLI::App& sub) {
+  auto a = std::make_shared<EmbedArgs>();
+  sub.add_option("--expert", a->expert, "Registered expert (imagebind, uni3d, precomputed, ...)")->required();
+  sub.add_option("--weights", a->options.weights, "The expert's weights (.pth/.pt/.safetensors; a pool for precomputed)");
+  sub.add_option("--config", a->options.config, "JSON config overriding the built-in size");
+  sub.add_option("--size", a->options.size, "Built-in size (imagebind: huge)");
+  sub.add_option("--precision", a->options.precision, "fp32 | bf16")->capture_default_str();
+  sub.add_option("--bpe", a->options.bpe_vocab, "BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for text");
+  sub.add_option("--modality", a->modality, "image | audio | text | point")->required();
+  sub.add_option("inputs", a->inputs, "Files, directories (recursed, sorted) or @list.txt");
+  sub.add_option("--text", a->texts, "A text to embed (repeatable)");
+  sub.add_option("--out", a->out, "Output .safetensors")->required();
+  sub.add_option("--batch", a->batch, "Inputs per encode call")->capture_default_str();
+  sub.add_option("--threads", a->options.threads, "Compute threads (0 = libtorch default)");
+  sub.add_flag("--progress", a->progress, "Progress bar on stderr even when it is not a terminal");
+  return [a] { return run_embed(*a); };
+}
+
+REGISTER_VERB("embed", "Embed files or texts with one expert into a safetensors pool", setup);
+
+}  // namespace
+}  // namespace omnibind::cli
