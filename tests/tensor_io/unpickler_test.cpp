@@ -153,3 +153,25 @@ TEST(SafeUnpickler, RefusesOversizedDictKeys) {
   // Keys are hashed on every SETITEM: a megabyte key re-inserted through the memo would be slow.
   expect_error("\x80\x02}" + unicode(std::string(2000, 'k')) + "Ns.", "longer than 1 KiB");
 }
+
+TEST(SafeUnpickler, UnwrapsParametersAndPlainTensorSubclassRebuilds) {
+  const std::string tensor = tensor_call("HalfStorage", "0", 4, 0, {4}, {1});
+  // torch._utils._rebuild_parameter(tensor, True, OrderedDict()) -> the tensor
+  PickleRef p = unpickle("\x80\x02" + global("torch._utils", "_rebuild_parameter") + "(" + tensor + "\x88" +
+                         global("collections", "OrderedDict") + ")Rt" + "R.", any_storage);
+  ASSERT_EQ(p->kind, K::Tensor);
+  EXPECT_EQ(p->tensor->shape, (std::vector<int64_t>{4}));
+  // torch._tensor._rebuild_from_type_v2(_rebuild_tensor_v2, torch.nn.parameter.Parameter, args, {})
+  std::string args = "((" + unicode("storage") + global("torch", "FloatStorage") + unicode("0") + unicode("cpu") +
+                     int1(6) + "tQ" + int1(0) + "(" + int1(2) + int1(3) + "t(" + int1(3) + int1(1) + "t\x89" +
+                     global("collections", "OrderedDict") + ")Rt";
+  PickleRef q = unpickle("\x80\x02" + global("torch._tensor", "_rebuild_from_type_v2") + "(" +
+                         global("torch._utils", "_rebuild_tensor_v2") + global("torch.nn.parameter", "Parameter") + args +
+                         "}t" + "R.", any_storage);
+  ASSERT_EQ(q->kind, K::Tensor);
+  EXPECT_EQ(q->tensor->strides, (std::vector<int64_t>{3, 1}));
+  // ... but not with an arbitrary type, even an allowed one.
+  expect_error("\x80\x02" + global("torch._tensor", "_rebuild_from_type_v2") + "(" + global("torch._utils", "_rebuild_tensor_v2") +
+                   global("torch", "float32") + args + "}t" + "R.",
+               "_rebuild_from_type_v2 called with unsupported arguments");
+}
