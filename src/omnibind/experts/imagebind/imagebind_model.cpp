@@ -32,7 +32,8 @@ at::Tensor add_cls_and_pos(const at::Tensor& patches, const at::Tensor& cls, con
 }
 }  // namespace
 
-ImageBindModel ImageBindModel::load(const ImageBindConfig& c, const WeightSource& w) {
+ImageBindModel ImageBindModel::load(const ImageBindConfig& c, const WeightSource& w, unsigned towers) {
+  const bool V = towers & kVision, A = towers & kAudio, T = towers & kText;
   c.validate();
   ImageBindModel m;
   m.config = c;
@@ -41,36 +42,36 @@ ImageBindModel ImageBindModel::load(const ImageBindConfig& c, const WeightSource
   const int64_t Dv = c.vision.dim, Da = c.audio.dim, Dt = c.text.dim, ka = c.audio_kernel;
 
   // Preprocessors (state-dict order: vision, text, audio).
-  m.vision.cls_token = w.get(kPre + "vision.cls_token", {1, 1, Dv}, Kind::Embedding);
-  m.vision.stem_weight = w.get(kPre + "vision.rgbt_stem.proj.1.weight", {Dv, 3, kt, kh, kw});
-  m.vision.pos_embed = w.get(kPre + "vision.pos_embedding_helper.pos_embed", {1, c.vision_tokens(), Dv}, Kind::Embedding);
-  m.text.pos_embed = w.get(kPre + "text.pos_embed", {1, c.context_length, Dt}, Kind::Embedding);
-  m.text.token_embedding = w.get(kPre + "text.token_embedding.weight", {c.vocab_size, Dt}, Kind::Embedding);
-  m.audio.cls_token = w.get(kPre + "audio.cls_token", {1, 1, Da}, Kind::Embedding);
-  m.audio.stem_weight = w.get(kPre + "audio.rgbt_stem.proj.weight", {Da, 1, ka, ka});
-  m.audio.stem_norm.load(w, kPre + "audio.rgbt_stem.norm_layer", Da, 1e-5);
-  m.audio.pos_embed = w.get(kPre + "audio.pos_embedding_helper.pos_embed", {1, c.audio_tokens(), Da}, Kind::Embedding);
+  if (V) m.vision.cls_token = w.get(kPre + "vision.cls_token", {1, 1, Dv}, Kind::Embedding);
+  if (V) m.vision.stem_weight = w.get(kPre + "vision.rgbt_stem.proj.1.weight", {Dv, 3, kt, kh, kw});
+  if (V) m.vision.pos_embed = w.get(kPre + "vision.pos_embedding_helper.pos_embed", {1, c.vision_tokens(), Dv}, Kind::Embedding);
+  if (T) m.text.pos_embed = w.get(kPre + "text.pos_embed", {1, c.context_length, Dt}, Kind::Embedding);
+  if (T) m.text.token_embedding = w.get(kPre + "text.token_embedding.weight", {c.vocab_size, Dt}, Kind::Embedding);
+  if (A) m.audio.cls_token = w.get(kPre + "audio.cls_token", {1, 1, Da}, Kind::Embedding);
+  if (A) m.audio.stem_weight = w.get(kPre + "audio.rgbt_stem.proj.weight", {Da, 1, ka, ka});
+  if (A) m.audio.stem_norm.load(w, kPre + "audio.rgbt_stem.norm_layer", Da, 1e-5);
+  if (A) m.audio.pos_embed = w.get(kPre + "audio.pos_embedding_helper.pos_embed", {1, c.audio_tokens(), Da}, Kind::Embedding);
   // The checkpoint also stores text.mask; it is structural (causal), so we build it.
   m.text.causal_mask = at::full({c.context_length, c.context_length}, -std::numeric_limits<float>::infinity(),
                                 at::TensorOptions().dtype(m.dtype))
                            .triu_(1);
 
   // Trunks.
-  m.vision.trunk.load(w, kTrunk + "vision", Dv, c.vision.blocks, c.vision.heads, /*pre_ln=*/true, /*bias_kv=*/false);
-  m.text.trunk.load(w, kTrunk + "text", Dt, c.text.blocks, c.text.heads, false, false);
-  m.audio.trunk.load(w, kTrunk + "audio", Da, c.audio.blocks, c.audio.heads, false, true);
+  if (V) m.vision.trunk.load(w, kTrunk + "vision", Dv, c.vision.blocks, c.vision.heads, /*pre_ln=*/true, /*bias_kv=*/false);
+  if (T) m.text.trunk.load(w, kTrunk + "text", Dt, c.text.blocks, c.text.heads, false, false);
+  if (A) m.audio.trunk.load(w, kTrunk + "audio", Da, c.audio.blocks, c.audio.heads, false, true);
 
   // Heads: LayerNorm(eps 1e-6) + Linear without bias.
-  m.vision.head_norm.load(w, kHead + "vision.0", Dv, 1e-6);
-  m.vision.head_proj.load(w, kHead + "vision.2", Dv, c.out_dim, false);
-  m.text.head_norm.load(w, kHead + "text.proj.0", Dt, 1e-6);
-  m.text.head_proj.load(w, kHead + "text.proj.1", Dt, c.out_dim, false);
-  m.audio.head_norm.load(w, kHead + "audio.0", Da, 1e-6);
-  m.audio.head_proj.load(w, kHead + "audio.2", Da, c.out_dim, false);
+  if (V) m.vision.head_norm.load(w, kHead + "vision.0", Dv, 1e-6);
+  if (V) m.vision.head_proj.load(w, kHead + "vision.2", Dv, c.out_dim, false);
+  if (T) m.text.head_norm.load(w, kHead + "text.proj.0", Dt, 1e-6);
+  if (T) m.text.head_proj.load(w, kHead + "text.proj.1", Dt, c.out_dim, false);
+  if (A) m.audio.head_norm.load(w, kHead + "audio.0", Da, 1e-6);
+  if (A) m.audio.head_proj.load(w, kHead + "audio.2", Da, c.out_dim, false);
 
   // Postprocessors: text's scale is a parameter, audio's a buffer (learnable=False, init 20).
-  m.text.logit_scale = logit_scale(w.get(kPost + "text.1.log_logit_scale", {}, Kind::Scalar));
-  m.audio.logit_scale = logit_scale(w.get(kPost + "audio.1.log_logit_scale", {}, Kind::Scalar));
+  if (T) m.text.logit_scale = logit_scale(w.get(kPost + "text.1.log_logit_scale", {}, Kind::Scalar));
+  if (A) m.audio.logit_scale = logit_scale(w.get(kPost + "audio.1.log_logit_scale", {}, Kind::Scalar));
   return m;
 }
 

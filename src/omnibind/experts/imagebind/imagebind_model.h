@@ -52,7 +52,9 @@ struct ImageBindModel {
 
   // Loads every vision/text/audio tensor in the reference state dict's order, so a foreign
   // checkpoint is reported by its first missing key.
-  static ImageBindModel load(const ImageBindConfig& config, const WeightSource& weights);
+  // `towers` limits loading to some towers (benchmarks); the others stay empty.
+  enum Towers : unsigned { kVision = 1, kAudio = 2, kText = 4, kAll = 7 };
+  static ImageBindModel load(const ImageBindConfig& config, const WeightSource& weights, unsigned towers = kAll);
 
   // Stages (float32 in, compute dtype inside). Shapes for the huge config in comments.
   at::Tensor vision_tokens(const at::Tensor& pixels) const;   // [B,3,224,224] -> [B,257,D]
