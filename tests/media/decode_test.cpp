@@ -97,6 +97,31 @@ TEST(ImageDecode, AbsurdDimensionsAreInputError) {
   expect_input_error([&] { decode_image_bytes(png, "huge.png"); }, "huge.png");
 }
 
+std::string from_hex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+// Tiny PNGs written by PIL 9.4; expected pixels are what PIL's convert("RGB") returned for them.
+TEST(ImageDecode, Grey16PngClipsLikePilModeI) {
+  // 4x1 16-bit grey [0, 200, 300, 65535]: PIL opens mode "I" and convert("RGB") clips to 0..255.
+  const Image img = decode_image_bytes(
+      from_hex("89504e470d0a1a0a0000000d49484452000000040000000110000000008cc78c520000001149444154789c636060"
+               "6038c1a8f3ff3f00077602f41ecc32760000000049454e44ae426082"),
+      "grey16.png");
+  ASSERT_EQ(img.width, 4);
+  EXPECT_EQ(img.rgb, (std::vector<uint8_t>{0, 0, 0, 200, 200, 200, 255, 255, 255, 255, 255, 255}));
+}
+
+TEST(ImageDecode, RgbaPngDropsAlphaWithoutCompositing) {
+  const Image img = decode_image_bytes(
+      from_hex("89504e470d0a1a0a0000000d4948445200000002000000010806000000f4227f8a0000001149444154789c63e412"
+               "9163d81720d20000063201e0bb669f290000000049454e44ae426082"),
+      "rgba.png");
+  EXPECT_EQ(img.rgb, (std::vector<uint8_t>{10, 20, 30, 200, 100, 50}));
+}
+
 TEST(AudioDecode, ReadsFixtureWavs) {
   OMNIBIND_REQUIRE_SHARED();
   struct Case { const char* file; int rate; size_t channels; int64_t frames; };
