@@ -16,7 +16,7 @@ using Kind = PickleValue::Kind;
 namespace {
 
 constexpr int kMaxFlattenDepth = 64;
-constexpr size_t kMaxFlattenVisits = size_t{1} << 22;  // shared sub-objects could otherwise blow up
+constexpr size_t kMaxFlattenVisits = size_t{1} << 20;  // shared sub-objects could otherwise blow up
 
 const char* const kWrapperKeys[] = {"module", "model", "state_dict", "model_state_dict"};
 
