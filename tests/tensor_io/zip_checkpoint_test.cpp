@@ -131,3 +131,22 @@ TEST(ZipCheckpoint, SharedSubObjectsCannotBlowUpFlattening) {
   auto dir = testkit::make_temp_dir("zipck");
   expect_input_error(write(dir, "laughs.pt", make_zip(tiny_checkpoint(p))), "too large to flatten");
 }
+
+TEST(ZipCheckpoint, AutoSelectUnwrapsExactlyOneWrapperKey) {
+  auto dir = testkit::make_temp_dir("zipck");
+  const std::string w = tensor_call("FloatStorage", "0", 4, 0, {2, 2}, {2, 1});
+  // {'module': OrderedDict(w=...), 'epoch': 5}  (Uni3D's released model.pt layout)
+  std::string inner = state_dict_pickle({{"w", w}});
+  inner = inner.substr(2, inner.size() - 3);  // drop PROTO and STOP: nest it as a value
+  const std::string wrapped = "\x80\x02}(" + unicode("module") + inner + unicode("epoch") + int1(5) + "u.";
+  StateDict one = load_checkpoint(write(dir, "module.pt", make_zip(tiny_checkpoint(wrapped))));
+  EXPECT_EQ(one.names(), std::vector<std::string>{"w"});
+  // Two wrapper keys: ambiguous, so nothing is unwrapped and both stay, prefixed.
+  const std::string two = "\x80\x02}(" + unicode("module") + inner + unicode("model") + inner + "u.";
+  StateDict both = load_checkpoint(write(dir, "two.pt", make_zip(tiny_checkpoint(two))));
+  EXPECT_EQ(both.names(), (std::vector<std::string>{"module.w", "model.w"}));
+  CheckpointOptions opt;
+  opt.select = "model";
+  EXPECT_EQ(load_checkpoint(write(dir, "two_sel.pt", make_zip(tiny_checkpoint(two))), opt).names(),
+            std::vector<std::string>{"w"});
+}
