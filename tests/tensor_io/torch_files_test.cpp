@@ -9,6 +9,7 @@
 #include "omnibind/common/error.h"
 #include "omnibind/tensor_io/checkpoint.h"
 #include "omnibind/tensor_io/torch_bridge.h"
+#include "testing/test_support.h"
 
 using namespace omnibind;
 using namespace omnibind::tensor_io;
@@ -115,7 +116,7 @@ TEST(TorchFiles, TruncatedLegacyFileIsAnInputError) {
   const auto src = data_path("legacy.pt");
   std::ifstream in(src, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string path = ::testing::TempDir() + "legacy_cut.pt";
+  const std::string path = testkit::make_temp_dir("torchfiles") + "/legacy_cut.pt";
   std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() - 5);
   expect_error(path, {}, "truncated");
 }
