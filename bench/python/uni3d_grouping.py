@@ -2,7 +2,7 @@
 """Baseline for bench_uni3d_grouping: Uni3D's grouping on the CPU with vectorised torch, as a CPU
 fallback of the reference would run it - an FPS loop in torch (running-min distances, argmax per
 step; pointnet2's kernel has no CPU version) and the reference knn_point (matmul distances +
-topk), then the gathers. Prints one JSON object. Usage: uni3d_grouping.py [xyz.f32 file] [threads]."""
+topk), then the gathers. Times are process CPU time (the machine is shared). Prints one JSON object. Usage: uni3d_grouping.py [xyz.f32 file] [threads]."""
 import json, sys, time
 
 import numpy as np
@@ -32,14 +32,14 @@ def knn(k, xyz, centers):
 
 
 def group(xyz, rgb, g, k):
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     idx = fps(xyz, g)
     centers = xyz[idx]
-    t1 = time.perf_counter()
+    t1 = time.process_time()
     nn = knn(k, xyz, centers)
-    t2 = time.perf_counter()
+    t2 = time.process_time()
     feats = torch.cat([xyz[nn] - centers[:, None, :], rgb[nn]], -1)
-    t3 = time.perf_counter()
+    t3 = time.process_time()
     return (t1 - t0, t2 - t1, t3 - t0), feats
 
 
