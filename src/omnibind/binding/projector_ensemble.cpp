@@ -31,7 +31,7 @@ ProjectorEnsemble ProjectorEnsemble::load(const tensor_io::StateDict& sd, const 
                 std::to_string(p.hidden) + "]");
     w1s.push_back(l1.weight);
     b1s.push_back(l1.bias);
-    w2s.push_back(l2.weight.t());
+    w2s.push_back(l2.weight);
     b2s.push_back(l2.bias.unsqueeze(0));
   }
   p.w1 = at::cat(w1s, 0).contiguous();
@@ -46,7 +46,7 @@ at::Tensor ProjectorEnsemble::forward_heads(const at::Tensor& x) const {
   at::Tensor xin = x.to(w1.scalar_type());
   at::Tensor h = at::relu(at::linear(xin, w1, b1));                 // [B, K*H]
   h = h.view({B, heads, hidden}).transpose(0, 1);                   // [K, B, H]
-  at::Tensor y = at::baddbmm(b2, h, w2).to(at::kFloat);             // [K, B, D]
+  at::Tensor y = at::baddbmm(b2, h, w2.transpose(1, 2)).to(at::kFloat);  // [K, B, D]
   // F.normalize: x / max(||x||, 1e-12)
   y = y / y.norm(2, -1, true).clamp_min(1e-12);
   return y.transpose(0, 1);                                         // [B, K, D]

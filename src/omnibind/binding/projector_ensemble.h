@@ -15,7 +15,7 @@ struct ProjectorEnsemble {
   int64_t heads = 0, in_dim = 0, hidden = 0, out_dim = 0;
   at::Tensor w1;  // [K*H, d]   BN folded
   at::Tensor b1;  // [K*H]
-  at::Tensor w2;  // [K, H, D]  BN folded, transposed for bmm
+  at::Tensor w2;  // [K, D, H]  BN folded (bmm reads it transposed, no copy)
   at::Tensor b2;  // [K, 1, D]
 
   // Heads "<prefix><first>..<prefix><first+K-1>" (prefix "projs." or "ib_projs."), each with
