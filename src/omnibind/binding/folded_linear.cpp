@@ -39,12 +39,16 @@ FoldedLinear load_linear(const tensor_io::StateDict& sd, const std::string& line
   return {w.to(at::kFloat).contiguous(), b.to(at::kFloat).contiguous()};
 }
 
-FoldedLinear load_linear_bn(const tensor_io::StateDict& sd, const std::string& linear, const std::string& bn) {
+void load_linear_bn_into(const tensor_io::StateDict& sd, const std::string& linear, const std::string& bn,
+                         at::Tensor weight_out, at::Tensor bias_out) {
   // The weight matrix is the bulk of a checkpoint (1.9 GB for Large): one float32 pass over the
-  // mapped file, no float64 copy. The per-row scale and the bias are computed in float64.
+  // mapped file straight into the destination. The per-row scale and the bias are float64.
   at::Tensor w = load_stored(sd, linear + ".weight", 2);
   at::Tensor b = load_float(sd, linear + ".bias", 1);
   const int64_t out = w.size(0);
+  require(w.size(0) == weight_out.size(0) && w.size(1) == weight_out.size(1),
+          sd.source() + ": tensor '" + linear + ".weight' has shape " + sd.at(linear + ".weight").shape_string() +
+              ", expected [" + std::to_string(weight_out.size(0)) + ", " + std::to_string(weight_out.size(1)) + "]");
   require_len(sd, linear + ".bias", b, out);
   at::Tensor gamma = load_float(sd, bn + ".weight", 1);
   at::Tensor beta = load_float(sd, bn + ".bias", 1);
@@ -56,9 +60,17 @@ FoldedLinear load_linear_bn(const tensor_io::StateDict& sd, const std::string& l
   require_len(sd, bn + ".running_var", var, out);
   require(var.min().item<double>() >= 0, sd.source() + ": tensor '" + bn + ".running_var' has negative entries");
   at::Tensor s = gamma / at::sqrt(var + kBatchNormEps);
-  at::Tensor wf = w.to(at::kFloat) * s.to(at::kFloat).unsqueeze(1);
-  at::Tensor bf = (b - mean) * s + beta;
-  return {wf.contiguous(), bf.to(at::kFloat).contiguous()};
+  at::mul_out(weight_out, w, s.to(at::kFloat).unsqueeze(1));
+  bias_out.copy_((b - mean) * s + beta);
+}
+
+FoldedLinear load_linear_bn(const tensor_io::StateDict& sd, const std::string& linear, const std::string& bn) {
+  const auto& shape = sd.at(linear + ".weight").shape;
+  require(shape.size() == 2, sd.source() + ": tensor '" + linear + ".weight' has shape " +
+                                 sd.at(linear + ".weight").shape_string() + ", expected 2 dimensions");
+  FoldedLinear f{at::empty({shape[0], shape[1]}), at::empty({shape[0]})};
+  load_linear_bn_into(sd, linear, bn, f.weight, f.bias);
+  return f;
 }
 
 }  // namespace omnibind::binding

@@ -22,6 +22,10 @@ constexpr double kBatchNormEps = 1e-5;  // torch.nn.BatchNorm1d default, used by
 // Reads "<linear>.weight/.bias" and "<bn>.weight/.bias/.running_mean/.running_var" from sd,
 // checking shapes (InputError naming the key and both shapes).
 FoldedLinear load_linear_bn(const tensor_io::StateDict& sd, const std::string& linear, const std::string& bn);
+// The same, writing the folded weight/bias into preallocated [out, in] / [out] float32 views
+// (one pass over the mapped weights, no intermediate copy). Shapes must match the views.
+void load_linear_bn_into(const tensor_io::StateDict& sd, const std::string& linear, const std::string& bn,
+                         at::Tensor weight_out, at::Tensor bias_out);
 // A plain Linear "<linear>.weight/.bias".
 FoldedLinear load_linear(const tensor_io::StateDict& sd, const std::string& linear);
 

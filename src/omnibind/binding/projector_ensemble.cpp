@@ -11,45 +11,43 @@ ProjectorEnsemble ProjectorEnsemble::load(const tensor_io::StateDict& sd, const 
                                           int64_t heads) {
   ProjectorEnsemble p;
   p.heads = heads;
-  std::vector<at::Tensor> w1s, b1s, w2s, b2s;
+  // Widths from the first head; every head is folded straight into the stacked buffers.
+  const std::string head0 = prefix + std::to_string(first) + ".Head2.mlps.";
+  const auto& s0 = sd.at(head0 + "0.weight").shape;
+  const auto& s3 = sd.at(head0 + "3.weight").shape;
+  require(s0.size() == 2 && s3.size() == 2 && s3[1] == s0[0],
+          sd.source() + ": '" + head0 + "0.weight' " + sd.at(head0 + "0.weight").shape_string() + " and '" + head0 +
+              "3.weight' " + sd.at(head0 + "3.weight").shape_string() + " do not chain");
+  p.hidden = s0[0];
+  p.in_dim = s0[1];
+  p.out_dim = s3[0];
+  p.w1 = at::empty({heads * p.hidden, p.in_dim});
+  p.b1 = at::empty({heads * p.hidden});
+  p.w2 = at::empty({heads, p.out_dim, p.hidden});
+  p.b2 = at::empty({heads, 1, p.out_dim});
   for (int64_t k = 0; k < heads; ++k) {
     const std::string head = prefix + std::to_string(first + k) + ".Head2.mlps.";
-    FoldedLinear l1 = load_linear_bn(sd, head + "0", head + "1");
-    FoldedLinear l2 = load_linear_bn(sd, head + "3", head + "4");
-    if (k == 0) {
-      p.in_dim = l1.in_features();
-      p.hidden = l1.out_features();
-      p.out_dim = l2.out_features();
-    }
-    require(l1.in_features() == p.in_dim && l1.out_features() == p.hidden,
-            sd.source() + ": '" + head + "0.weight' is [" + std::to_string(l1.out_features()) + ", " +
-                std::to_string(l1.in_features()) + "] but the space's first head has [" + std::to_string(p.hidden) +
-                ", " + std::to_string(p.in_dim) + "]");
-    require(l2.in_features() == p.hidden && l2.out_features() == p.out_dim,
-            sd.source() + ": '" + head + "3.weight' is [" + std::to_string(l2.out_features()) + ", " +
-                std::to_string(l2.in_features()) + "], expected [" + std::to_string(p.out_dim) + ", " +
-                std::to_string(p.hidden) + "]");
-    w1s.push_back(l1.weight);
-    b1s.push_back(l1.bias);
-    w2s.push_back(l2.weight);
-    b2s.push_back(l2.bias.unsqueeze(0));
+    load_linear_bn_into(sd, head + "0", head + "1", p.w1.narrow(0, k * p.hidden, p.hidden),
+                        p.b1.narrow(0, k * p.hidden, p.hidden));
+    load_linear_bn_into(sd, head + "3", head + "4", p.w2[k], p.b2[k][0]);
   }
-  p.w1 = at::cat(w1s, 0).contiguous();
-  p.b1 = at::cat(b1s, 0).contiguous();
-  p.w2 = at::stack(w2s, 0).contiguous();
-  p.b2 = at::stack(b2s, 0).contiguous();
   return p;
 }
 
 at::Tensor ProjectorEnsemble::forward_heads(const at::Tensor& x) const {
   const int64_t B = x.size(0);
   at::Tensor xin = x.to(w1.scalar_type());
-  at::Tensor h = at::relu(at::linear(xin, w1, b1));                 // [B, K*H]
-  h = h.view({B, heads, hidden}).transpose(0, 1);                   // [K, B, H]
-  at::Tensor y = at::baddbmm(b2, h, w2.transpose(1, 2)).to(at::kFloat);  // [K, B, D]
+  at::Tensor h = at::relu(at::linear(xin, w1, b1));  // [B, K*H], all K first layers in one GEMM
+  // Second layers: one BLAS GEMM per head on a column block of h (strided, no copy). A loop of
+  // addmm, not baddbmm: libtorch's CPU bmm does not reach the BLAS/oneDNN GEMM for these shapes.
+  at::Tensor y = at::empty({B, heads, out_dim}, at::TensorOptions().dtype(w1.scalar_type()));
+  for (int64_t k = 0; k < heads; ++k) {
+    at::Tensor yk = y.select(1, k);
+    at::addmm_out(yk, b2[k][0], h.narrow(1, k * hidden, hidden), w2[k].t());
+  }
+  y = y.to(at::kFloat);
   // F.normalize: x / max(||x||, 1e-12)
-  y = y / y.norm(2, -1, true).clamp_min(1e-12);
-  return y.transpose(0, 1);                                         // [B, K, D]
+  return y / y.norm(2, -1, true).clamp_min(1e-12);  // [B, K, D]
 }
 
 at::Tensor ProjectorEnsemble::forward(const at::Tensor& x) const { return forward_heads(x).mean(1); }
