@@ -2,7 +2,7 @@
 // batch 256), fp32 and bf16, plus checkpoint load time for the 1.9 GB Large head (mmap, warm),
 // plus the raw GEMM rate of this machine (1024x2048 @ 2048x2048). Prints one JSON object.
 // Baseline: bench/python/fuse_reference.py (the reference's module structure and loops, same shapes).
-//   build/bench/bench_fuse [--iters N] [--skip-load] [--python /usr/bin/python3]
+//   build/bench/bench_fuse [--iters N] [--threads N] [--skip-load] [--python /usr/bin/python3]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -98,13 +98,16 @@ double gemm_gflops(at::ScalarType dtype) {
 int main(int argc, char** argv) {
   int iters = 3;
   bool skip_load = false;
+  int threads = 0;  // 0 = libtorch's default
   std::string python = "/usr/bin/python3";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--iters" && i + 1 < argc) iters = std::atoi(argv[++i]);
     else if (a == "--skip-load") skip_load = true;
     else if (a == "--python" && i + 1 < argc) python = argv[++i];
+    else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
   }
+  if (threads > 0) at::set_num_threads(threads);
   at::manual_seed(0);
   nlohmann::ordered_json out;
   out["threads"] = at::get_num_threads();
@@ -145,7 +148,8 @@ int main(int argc, char** argv) {
     std::filesystem::remove(path);
   }
   // Reference baseline, same shapes, same machine, same run.
-  std::string cmd = python + " " + OMNIBIND_SOURCE_DIR + "/bench/python/fuse_reference.py --iters " + std::to_string(iters);
+  std::string cmd = python + " " + OMNIBIND_SOURCE_DIR + "/bench/python/fuse_reference.py --iters " + std::to_string(iters) +
+                    " --threads " + std::to_string(at::get_num_threads());
   if (FILE* p = popen(cmd.c_str(), "r")) {
     std::string text;
     char buf[4096];

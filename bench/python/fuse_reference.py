@@ -49,7 +49,10 @@ class Stage(nn.Module):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     stage = Stage().eval()
     rates = {}

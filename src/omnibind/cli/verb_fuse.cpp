@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/cli/verb.h"
@@ -44,10 +45,16 @@ std::map<std::string, std::map<std::string, at::Tensor>> group_inputs(const tens
 }
 
 int run_fuse(const FuseOptions& o) {
-  if (o.threads > 0) at::set_num_threads(o.threads);
   require(o.batch > 0, "--batch must be positive");
   auto config = choose_config(o);
   auto precision = binding::parse_precision(o.precision);
+  // fp32 GEMMs go to OpenBLAS, which runs its own thread pool; bf16 GEMMs go to oneDNN, which uses
+  // libtorch's (OpenMP) threads - on this Debian build those default to 1, so give it every core.
+  // Measured in docs/PERFORMANCE.md: bf16 2 threads 1.6-2x its 1-thread rate; fp32 is best at 1.
+  if (o.threads > 0)
+    at::set_num_threads(o.threads);
+  else if (precision == binding::Precision::BF16)
+    at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   auto weights = tensor_io::load_checkpoint(o.head, {o.select});
   auto model = binding::OmniBindModel::load(weights, config, precision);
 
@@ -104,7 +111,7 @@ VerbRun setup_fuse(CLI::App& app) {
   app.add_option("--modality", o->modalities, "Only these modalities (default: every modality in the input)")
       ->check(CLI::IsMember({"audio", "image", "point", "text"}));
   app.add_option("--batch", o->batch, "Rows per batch")->capture_default_str();
-  app.add_option("--threads", o->threads, "Compute threads (default: all cores)");
+  app.add_option("--threads", o->threads, "Compute threads (default: all cores for bf16; OpenBLAS's own pool for fp32)");
   app.add_option("--precision", o->precision, "fp32 or bf16 (bf16 GEMMs, fp32 accumulation of the result)")
       ->capture_default_str();
   app.add_option("--select", o->select, "Sub-dict of the checkpoint holding the state dict ('auto', '' or a key)")
