@@ -200,8 +200,12 @@ at::Tensor Uni3dModel::forward(const at::Tensor& features, const at::Tensor& cen
       k = lin(y, b.attn.k_proj).view({B, N, nh, hd}).transpose(1, 2);
       v = lin(y, b.attn.v_proj).view({B, N, nh, hd}).transpose(1, 2);
     }
-    at::Tensor attn = at::softmax(at::matmul(q * scale, k.transpose(-2, -1)), -1);  // [B, nh, N, N]
-    at::Tensor o = at::matmul(attn, v).transpose(1, 2).reshape({B, N, D});
+    // The two attention matmuls run in the weights' compute dtype: in bf16 libtorch's batched
+    // matmul reaches oneDNN (~30x its fp32 CPU bmm here); softmax stays fp32. No-op in fp32.
+    const auto mm = b.attn.proj.weight.scalar_type();
+    at::Tensor scores = at::matmul((q * scale).to(mm), k.transpose(-2, -1).to(mm)).to(at::kFloat);
+    at::Tensor attn = at::softmax(scores, -1);                                             // [B, nh, N, N]
+    at::Tensor o = at::matmul(attn.to(mm), v.to(mm)).to(at::kFloat).transpose(1, 2).reshape({B, N, D});
     if (b.attn.norm.defined()) o = ln(o, b.attn.norm, eps);
     o = lin(o, b.attn.proj);
     x = b.gamma_1.defined() ? x + b.gamma_1 * o : x + o;
