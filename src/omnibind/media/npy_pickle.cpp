@@ -10,6 +10,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "omnibind/media/half_float.h"
 #include "omnibind/media/point_cloud.h"
 #include "omnibind/media/point_cloud_text.h"
 
@@ -252,14 +253,6 @@ class NpyUnpickler {
   std::unordered_map<uint32_t, Ref> memo_;
 };
 
-float half_bits_to_float(uint16_t h) {
-  uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  float v;
-  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
-  else if (exp == 31) v = mant ? NAN : INFINITY;
-  else v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
-  return sign ? -v : v;
-}
 
 // A numeric [N, 3] array -> floats.
 std::vector<float> array_rows(const Val& a, const std::string& key, const std::string& name) {
@@ -277,7 +270,7 @@ std::vector<float> array_rows(const Val& a, const std::string& key, const std::s
     unsigned char b[8];
     for (int j = 0; j < size; ++j) b[j] = static_cast<unsigned char>(a.data[i * size + (swap ? size - 1 - j : j)]);
     if (size == 1) out[i] = b[0] / 255.0f;
-    else if (size == 2) { uint16_t h; std::memcpy(&h, b, 2); out[i] = half_bits_to_float(h); }
+    else if (size == 2) { uint16_t h; std::memcpy(&h, b, 2); out[i] = half_to_float(h); }
     else if (size == 4) std::memcpy(&out[i], b, 4);
     else { double d; std::memcpy(&d, b, 8); out[i] = static_cast<float>(d); }
   }

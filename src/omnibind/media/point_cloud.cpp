@@ -1,4 +1,5 @@
 // Format dispatch, NPY and safetensors clouds, mesh surface sampling, validation.
+#include "omnibind/media/half_float.h"
 #include "omnibind/media/point_cloud.h"
 
 #include <algorithm>
@@ -14,14 +15,6 @@
 namespace omnibind::media {
 namespace {
 
-float half_to_float(uint16_t h) {
-  uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  float v;
-  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
-  else if (exp == 31) v = mant ? NAN : INFINITY;
-  else v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
-  return sign ? -v : v;
-}
 
 // Rows of an [N, C] array with C = 3 (xyz) or 6 (xyz rgb) -> cloud. `get(i)` yields element i.
 template <typename Get>
