@@ -218,6 +218,15 @@ void OmniBindModel::check_inputs(const std::string& modality, const std::map<std
 
 at::Tensor OmniBindModel::slot_embeddings(const std::string& modality, const std::map<std::string, at::Tensor>& inputs) const {
   check_inputs(modality, inputs);
+  return slots_unchecked(modality, inputs);
+}
+
+at::Tensor OmniBindModel::routing_weights(const std::string& modality, const std::map<std::string, at::Tensor>& inputs) const {
+  check_inputs(modality, inputs);
+  return weights_unchecked(modality, inputs);
+}
+
+at::Tensor OmniBindModel::slots_unchecked(const std::string& modality, const std::map<std::string, at::Tensor>& inputs) const {
   auto f32 = [&](const std::string& n) { return inputs.at(n).to(at::kFloat); };
   std::vector<at::Tensor> slots;
   for (auto* e : config_.projected_experts())
@@ -240,8 +249,7 @@ at::Tensor OmniBindModel::slot_embeddings(const std::string& modality, const std
   return at::stack(slots, 1);  // [B, S, D]
 }
 
-at::Tensor OmniBindModel::routing_weights(const std::string& modality, const std::map<std::string, at::Tensor>& inputs) const {
-  check_inputs(modality, inputs);
+at::Tensor OmniBindModel::weights_unchecked(const std::string& modality, const std::map<std::string, at::Tensor>& inputs) const {
   std::vector<at::Tensor> parts;
   for (auto& n : config_.router_inputs.at(modality)) parts.push_back(inputs.at(n).to(at::kFloat));
   at::Tensor s = routers_.at(modality).scores(at::cat(parts, 1));
@@ -250,8 +258,9 @@ at::Tensor OmniBindModel::routing_weights(const std::string& modality, const std
 }
 
 at::Tensor OmniBindModel::embed(const std::string& modality, const std::map<std::string, at::Tensor>& inputs) const {
-  at::Tensor slots = slot_embeddings(modality, inputs);  // [B, S, D]
-  at::Tensor w = routing_weights(modality, inputs);      // [B, S]
+  check_inputs(modality, inputs);
+  at::Tensor slots = slots_unchecked(modality, inputs);  // [B, S, D]
+  at::Tensor w = weights_unchecked(modality, inputs);    // [B, S]
   at::Tensor u = (slots * w.unsqueeze(2)).sum(1);
   return u / u.norm(2, -1, true).clamp_min(1e-12);
 }

@@ -53,6 +53,9 @@ class OmniBindModel {
 
  private:
   void check_inputs(const std::string& modality, const std::map<std::string, at::Tensor>& inputs) const;
+  // The same computations on inputs already checked (embed validates once, not per part).
+  at::Tensor slots_unchecked(const std::string& modality, const std::map<std::string, at::Tensor>& inputs) const;
+  at::Tensor weights_unchecked(const std::string& modality, const std::map<std::string, at::Tensor>& inputs) const;
 
   BindingConfig config_;
   Precision precision_ = Precision::FP32;
