@@ -5,7 +5,9 @@
 #include <map>
 
 #include "omnibind/common/error.h"
+#include "omnibind/tensor_io/checkpoint_writer.h"
 #include "omnibind/tensor_io/safetensors.h"
+#include "omnibind/tensor_io/torch_writer.h"
 
 namespace omnibind::tensor_io {
 
@@ -68,6 +70,24 @@ void write_tensors(const std::string& path, const std::vector<std::pair<std::str
   raws.reserve(tensors.size());
   for (auto& [n, t] : tensors) raws.emplace_back(n, from_tensor(t));
   write_safetensors(path, raws, metadata);
+}
+
+namespace {
+std::vector<std::pair<std::string, RawTensor>> raw_list(const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  std::vector<std::pair<std::string, RawTensor>> raws;
+  raws.reserve(tensors.size());
+  for (auto& [n, t] : tensors) raws.emplace_back(n, from_tensor(t));
+  return raws;
+}
+}  // namespace
+
+void write_torch_checkpoint(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  write_torch_checkpoint(path, raw_list(tensors));
+}
+
+void write_checkpoint(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  write_checkpoint(path, raw_list(tensors), metadata);
 }
 
 }  // namespace omnibind::tensor_io

@@ -2,6 +2,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,14 @@ at::Tensor to_tensor(const RawTensor& raw);
 
 // A RawTensor over the tensor's memory (made contiguous on CPU first); owner keeps it alive.
 RawTensor from_tensor(const at::Tensor& tensor);
+
+// at::Tensor list -> a torch.save zip archive (atomic; see torch_writer.h).
+void write_torch_checkpoint(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors);
+
+// at::Tensor list -> the format the extension asks for: .pt/.pth torch, else safetensors with
+// `metadata` (atomic; see checkpoint_writer.h).
+void write_checkpoint(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
 
 // Convenience: at::Tensor list -> safetensors (atomic).
 void write_tensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
