@@ -1,9 +1,10 @@
 // Audio input parity against load_and_transform_audio_data, stage by stage: 16 kHz waveform,
 // clip bounds (exact), clip means, raw fbank, final [3,1,128,204].
-// Tolerances come from the fixture's own float32-vs-float64 measurements (README "Tolerances"):
-// the near-silent mel bands move by up to ~0.07 under float32 rounding alone, so fbank/melspec
-// are checked with a max |diff| bound plus a mean |diff| bound, and "relative" below means
-// max|a - b| / max|b| over the whole tensor.
+// The port replays the reference's float32 arithmetic (torchaudio's FMA order in the resampler,
+// torch's cascade sum for the clip mean, the fbank through the same ATen float32 ops), because the
+// near-silent mel bands amplify single-ulp differences ~1e4x: the reference's own float32-vs-
+// float64 noise is fbank 6.6e-2, melspec 7.2e-3 (fixture README). "Relative" below means
+// max|a - b| / max|b| over the whole tensor; the issue asks for <= 1e-4 on fbank and final tensor.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -48,7 +49,7 @@ TEST(ImagebindAudio, MatchesReferenceForEveryFixtureAudio) {
     const at::Tensor wave_want = testfix::expected(f, k + "waveform_16k");
     ASSERT_EQ(static_cast<int64_t>(trace.waveform_16k.size()), wave_want.numel()) << name;
     const double wave_diff = (vec(trace.waveform_16k) - wave_want).abs().max().item<double>();
-    EXPECT_LE(wave_diff, 1e-5) << name;
+    EXPECT_LE(wave_diff, 1e-7) << name;  // bit-identical here (0); one float32 ulp at |x| ~ 1 allowed
 
     const at::Tensor bounds_want = testfix::expected(f, k + "clip_bounds_samples");
     for (int c = 0; c < 3; ++c) {
@@ -57,7 +58,7 @@ TEST(ImagebindAudio, MatchesReferenceForEveryFixtureAudio) {
     }
     const at::Tensor means_want = testfix::expected(f, k + "clip_means");
     const double mean_diff = (vec(trace.clip_means) - means_want).abs().max().item<double>();
-    EXPECT_LE(mean_diff, 1e-6) << name;
+    EXPECT_EQ(mean_diff, 0.0) << name << ": clip means are torch's float32 sums, bit for bit";
 
     const at::Tensor fb_want = testfix::expected(f, k + "fbank_raw");
     const at::Tensor fb_got = at::stack(trace.fbank_raw);
@@ -67,18 +68,19 @@ TEST(ImagebindAudio, MatchesReferenceForEveryFixtureAudio) {
     const at::Tensor mel_want = testfix::expected(f, k + "melspec");
     ASSERT_EQ(got.sizes(), mel_want.sizes()) << name;
     const at::Tensor mel_d = (got - mel_want).abs();
-    std::printf("[ audio parity ] %-20s wave max %.3g | fbank max %.3g mean %.3g rel %.3g p99.9 %.3g | "
+    std::printf("[ audio parity ] %-20s wave max %.3g | means max %.3g | fbank max %.3g mean %.3g rel %.3g | "
                 "melspec max %.3g mean %.3g rel %.3g\n",
-                name.c_str(), wave_diff, fb_d.max().item<double>(), fb_d.mean().item<double>(), rel(fb_got, fb_want),
-                std::get<0>(fb_d.flatten().kthvalue(static_cast<int64_t>(0.999 * fb_d.numel()))).item<double>(),
-                mel_d.max().item<double>(), mel_d.mean().item<double>(), rel(got, mel_want));
-    // Measured here: fbank max 3.5e-3 / mean 2.2e-5, melspec max 3.8e-4 / mean 8.3e-7 (worst files);
-    // the reference's own float32-vs-float64 noise is fbank 6.6e-2, melspec 7.2e-3. Skipping the
-    // in-place aliasing replay would move car_audio's melspec by 1.4e-2, so 2e-3 catches it.
-    EXPECT_LE(fb_d.max().item<double>(), 2e-2) << name;
-    EXPECT_LE(fb_d.mean().item<double>(), 1e-4) << name;
-    EXPECT_LE(mel_d.max().item<double>(), 2e-3) << name;
-    EXPECT_LE(mel_d.mean().item<double>(), 5e-6) << name;
+                name.c_str(), wave_diff, mean_diff, fb_d.max().item<double>(), fb_d.mean().item<double>(),
+                rel(fb_got, fb_want), mel_d.max().item<double>(), mel_d.mean().item<double>(), rel(got, mel_want));
+    // Measured here: every stage bit-identical (max |diff| 0) for all five files. The issue's bound
+    // is 1e-4 relative; the absolute bounds below would catch any stage done in other arithmetic:
+    // a double-precision resampler alone gives fbank 6.4e-2, a double FFT or window 1e-3, a
+    // correctly rounded clip mean 3e-4; skipping the in-place aliasing replay moves car_audio's
+    // melspec by 1.4e-2.
+    EXPECT_LE(rel(fb_got, fb_want), 1e-4) << name;
+    EXPECT_LE(rel(got, mel_want), 1e-4) << name;
+    EXPECT_LE(fb_d.max().item<double>(), 1e-5) << name;
+    EXPECT_LE(mel_d.max().item<double>(), 1e-6) << name;
   }
 }
 

@@ -8,6 +8,7 @@
 #include "omnibind/preprocess/clip_sampler.h"
 #include "omnibind/preprocess/kaldi_fbank.h"
 #include "omnibind/preprocess/sinc_resample.h"
+#include "omnibind/preprocess/torch_float_sum.h"
 
 namespace omnibind::preprocess {
 
@@ -36,10 +37,10 @@ at::Tensor imagebind_audio_input(const media::Audio& audio, ImagebindAudioTrace*
                               " samples at 16 kHz, fewer than one 25 ms fbank frame (400); the audio is too short");
     // waveform -= waveform.mean() on a view of the resampled signal: the shift stays in `wave` and
     // later overlapping clips see it (the reference's aliasing, replayed on purpose).
-    double sum = 0.0;
-    for (const auto& ch : wave)
-      for (int64_t i = a; i < b; ++i) sum += ch[static_cast<size_t>(i)];
-    const float m = static_cast<float>(sum / static_cast<double>((b - a) * static_cast<int64_t>(wave.size())));
+    // torch's float32 mean: its cascade sum per channel row, rows added in order, then / numel.
+    float sum = 0.0f;
+    for (const auto& ch : wave) sum += torch_float_sum(ch.data() + a, b - a);
+    const float m = sum / static_cast<float>((b - a) * static_cast<int64_t>(wave.size()));
     for (auto& ch : wave)
       for (int64_t i = a; i < b; ++i) ch[static_cast<size_t>(i)] -= m;
 
