@@ -1,11 +1,14 @@
 // Unified embeddings/s per modality for the Large preset at official widths (random weights,
 // batch 256), fp32 and bf16, plus checkpoint load time for the 1.9 GB Large head (mmap, warm),
 // plus the raw GEMM rate of this machine (1024x2048 @ 2048x2048). Prints one JSON object.
-// Baseline: bench/python/fuse_reference.py (the reference's module structure and loops, same shapes).
+// Baseline: bench/python/fuse_reference.py (the reference's module structure and loops, same shapes),
+// run before and after our measurements (the better run counts); both sides report the best single
+// batch of --iters after a warm-up.
 //   build/bench/bench_fuse [--iters N] [--threads N] [--skip-load] [--python /usr/bin/python3]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -93,6 +96,26 @@ double gemm_gflops(at::ScalarType dtype) {
   return iters * 2.0 * 1024 * 2048 * 2048 / seconds_since(t0) / 1e9;
 }
 
+// The reference baseline (same shapes, same machine, same run): bench/python/fuse_reference.py.
+nlohmann::json run_reference(const std::string& python, int iters) {
+  std::string cmd = python + " " + OMNIBIND_SOURCE_DIR + "/bench/python/fuse_reference.py --iters " + std::to_string(iters) +
+                    " --threads " + std::to_string(at::get_num_threads());
+  nlohmann::json r = "not run (" + python + " with torch unavailable)";
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    std::string text;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+    if (pclose(p) == 0) {
+      try {
+        r = nlohmann::json::parse(text);
+      } catch (...) {
+        r = "unparseable output";
+      }
+    }
+  }
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,6 +136,9 @@ int main(int argc, char** argv) {
   out["threads"] = at::get_num_threads();
   out["gemm_1024x2048x2048_gflops"] = {{"fp32", gemm_gflops(at::kFloat)}, {"bf16", gemm_gflops(at::kBFloat16)}};
 
+  // The reference runs before and after our measurements; the better of its two runs is the
+  // baseline (the machine is shared: this favours the reference, never us).
+  const nlohmann::json ref_before = run_reference(python, iters);
   auto config = binding::preset_config("large");
   auto tensors = random_large_state_dict(config);
   auto sd = as_state_dict(tensors);
@@ -128,9 +154,13 @@ int main(int argc, char** argv) {
     auto model = binding::OmniBindModel::load(sd, config, precision);
     for (auto& m : binding::all_modalities()) {
       model.embed(m, inputs[m]);  // warm-up
-      auto t0 = Clock::now();
-      for (int i = 0; i < iters; ++i) model.embed(m, inputs[m]);
-      out["embeddings_per_s"][pname][m] = iters * B / seconds_since(t0);
+      double best = 1e30;        // best single batch, like the reference script: robust to load bursts
+      for (int i = 0; i < iters; ++i) {
+        auto t0 = Clock::now();
+        model.embed(m, inputs[m]);
+        best = std::min(best, seconds_since(t0));
+      }
+      out["embeddings_per_s"][pname][m] = B / best;
     }
   }
   if (!skip_load) {
@@ -147,22 +177,15 @@ int main(int argc, char** argv) {
     }
     std::filesystem::remove(path);
   }
-  // Reference baseline, same shapes, same machine, same run.
-  std::string cmd = python + " " + OMNIBIND_SOURCE_DIR + "/bench/python/fuse_reference.py --iters " + std::to_string(iters) +
-                    " --threads " + std::to_string(at::get_num_threads());
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    std::string text;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof buf, p)) text.append(buf, n);
-    if (pclose(p) == 0) {
-      try {
-        out["reference_pytorch"] = nlohmann::json::parse(text);
-      } catch (...) {
-        out["reference_pytorch"] = "unparseable output";
-      }
-    } else {
-      out["reference_pytorch"] = "not run (" + python + " with torch unavailable)";
-    }
+  const nlohmann::json ref_after = run_reference(python, iters);
+  out["reference_runs"] = {ref_before, ref_after};
+  out["reference_pytorch"] = ref_before;
+  if (ref_before.is_object() && ref_after.is_object()) {
+    for (auto& m : binding::all_modalities())
+      out["reference_pytorch"]["embeddings_per_s"][m] = std::max(ref_before["embeddings_per_s"][m].get<double>(),
+                                                                 ref_after["embeddings_per_s"][m].get<double>());
+  } else if (ref_after.is_object()) {
+    out["reference_pytorch"] = ref_after;
   }
   if (out["reference_pytorch"].is_object()) {
     for (auto& m : binding::all_modalities()) {
