@@ -1,7 +1,8 @@
 // One expert space's projector heads (the reference's Reaction_Head_mini.Head2, K per space):
 //   head_k(x) = L2normalize(BN(Linear(ReLU(BN(Linear(x))))))     x: [B, d] -> [B, D]
 //   ensemble(x) = mean_k head_k(x)      (averaged, NOT re-normalised, as the reference does)
-// The K heads run as one GEMM for the first layer ([K*H, d]) and one batched GEMM for the second.
+// Weights are stacked ([K*H, d] first layers, [K, D, H] second layers, BN folded). bf16 runs the K first
+// layers as one GEMM; fp32 runs head by head on views of the stacks (see forward() for why).
 #pragma once
 #include <ATen/core/Tensor.h>
 
