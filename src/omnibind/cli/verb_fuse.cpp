@@ -94,7 +94,7 @@ int run_fuse(const FuseOptions& o) {
                                              {"precision", o.precision},
                                              {"unified_dim", std::to_string(model.unified_dim())},
                                              {"producer", "omnibind fuse"}};
-  tensor_io::write_tensors(o.out, outputs, meta);
+  tensor_io::write_checkpoint(o.out, outputs, meta);  // .pt/.pth -> torch.save zip, else safetensors
   for (auto& [m, t] : outputs)
     std::fprintf(stderr, "fuse: %s: %lld x %lld\n", m.c_str(), static_cast<long long>(t.size(0)),
                  static_cast<long long>(t.size(1)));
@@ -107,7 +107,7 @@ VerbRun setup_fuse(CLI::App& app) {
   app.add_option("--preset", o->preset, "Official layout: base, large or full");
   app.add_option("--config", o->config, "Binding config JSON (custom bindings), instead of --preset");
   app.add_option("--in", o->in, "Expert embeddings: safetensors with '<modality>/<EXPERT>' -> [N, d]")->required();
-  app.add_option("--out", o->out, "Output safetensors: '<modality>' -> [N, D] unit rows")->required();
+  app.add_option("--out", o->out, "Output file: '<modality>' -> [N, D] unit rows; .pt/.pth writes a torch.save archive (loads with torch.load), anything else safetensors")->required();
   app.add_option("--modality", o->modalities, "Only these modalities (default: every modality in the input)")
       ->check(CLI::IsMember({"audio", "image", "point", "text"}));
   app.add_option("--batch", o->batch, "Rows per batch")->capture_default_str();
