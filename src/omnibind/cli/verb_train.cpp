@@ -1,0 +1,93 @@
+// omnibind train: bind expert spaces from unpaired pools — projector heads, then routers
+// (training/binding_trainer.h). Mines tuples itself unless --pairs is given.
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "omnibind/binding/binding_config.h"
+#include "omnibind/cli/verb.h"
+#include "omnibind/common/error.h"
+#include "omnibind/training/binding_trainer.h"
+#include "omnibind/training/tuple_mining.h"
+
+namespace omnibind::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct TrainCliOptions {
+  std::string pools, config, out, pairs;
+  training::TrainOptions train;
+  bool no_decoupling = false, aggregate = false, quiet = false;
+  int topk = 8;
+};
+
+int run_train(TrainCliOptions& o) {
+  const std::string ext = fs::path(o.out).extension().string();
+  if (ext != ".safetensors" && ext != ".pt" && ext != ".pth")
+    throw InputError("--out " + o.out + ": use a .safetensors, .pt or .pth file name");
+  if (!fs::is_directory(fs::absolute(o.out).parent_path()))
+    throw InputError("--out " + o.out + ": the directory does not exist");
+  auto config = binding::load_binding_config(o.config);
+  auto pool = training::EmbeddingPool::open(o.pools);
+  training::check_pool_against_config(pool, config);
+  training::TupleSet tuples;
+  if (!o.pairs.empty()) {
+    tuples = training::load_tuples(o.pairs);
+  } else {
+    training::MiningOptions m;
+    m.aggregate = o.aggregate;
+    m.topk = o.aggregate ? o.topk : 1;
+    m.seed = o.train.seed;
+    tuples = training::mine_tuples(pool, m, nullptr, [&](const std::string& stage, double f) {
+      if (!o.quiet) std::fprintf(stderr, "\r%s %5.1f%%   ", stage.c_str(), 100 * f);
+    });
+    if (!o.quiet) std::fprintf(stderr, "\n");
+  }
+  for (int m = 0; m < 4; ++m)
+    if (tuples.index.select(1, m).select(1, 0).max().item<int64_t>() >= pool.rows(training::tuple_modalities()[m]))
+      throw InputError("--pairs " + o.pairs + ": tuples point past the rows of " + o.pools + " (mined from another pool?)");
+  o.train.decoupling = !o.no_decoupling;
+  o.train.state_file = o.out + ".train-state.safetensors";
+  if (!o.quiet)
+    o.train.progress = [](const training::TrainProgress& p) {
+      std::fprintf(stderr, "\r[%5.1f%%] %-40s loss %.4f  ETA %4.0fs ", 100 * p.fraction, p.stage.c_str(), p.loss, p.eta_seconds);
+    };
+  auto state = training::train_binding(pool, tuples, config, o.train);
+  if (!o.quiet) std::fprintf(stderr, "\n");
+  training::write_binding_checkpoint(o.out, state, config);
+  std::error_code ec;
+  fs::remove(o.train.state_file, ec);  // the run finished: the resume state is no longer needed
+  for (const auto& m : binding::all_modalities())
+    if (!config.slots(m).empty() && config.router_inputs.count(m) && !pool.has_modality(m))
+      std::fprintf(stderr, "note: the pool has no %s items; the %s router keeps its initial weights\n", m.c_str(), m.c_str());
+  std::fprintf(stderr, "wrote %s (%zu tensors, %lld tuples)\n", o.out.c_str(), state.size(), static_cast<long long>(tuples.size()));
+  return 0;
+}
+
+VerbRun setup_train(CLI::App& app) {
+  auto o = std::make_shared<TrainCliOptions>();
+  app.add_option("--pools", o->pools, "Embedding pool directory")->required();
+  app.add_option("--config", o->config, "Binding config JSON (experts, backbone, heads, widths, router inputs)")->required();
+  app.add_option("--out", o->out, "Output heads checkpoint (.safetensors or .pt), official key layout")->required();
+  app.add_option("--pairs", o->pairs, "Tuples from `omnibind pairs` (mined here when absent)");
+  app.add_option("--seed", o->train.seed, "Seed (same seed + same --threads = same bytes)")->capture_default_str();
+  app.add_option("--threads", o->train.threads, "Threads (0 = all cores)")->capture_default_str();
+  app.add_option("--epochs-proj", o->train.projector_epochs, "Epochs per projector head")->capture_default_str();
+  app.add_option("--epochs-router", o->train.router_epochs, "Router epochs")->capture_default_str();
+  app.add_option("--batch", o->train.batch, "Batch size")->capture_default_str();
+  app.add_option("--lr", o->train.projector_lr, "Projector learning rate")->capture_default_str();
+  app.add_option("--router-lr", o->train.router_lr, "Router learning rate")->capture_default_str();
+  app.add_option("--temperature", o->train.temperature, "InfoNCE temperature")->capture_default_str();
+  app.add_flag("--no-decoupling", o->no_decoupling, "Routers with L_align only (no language decoupling loss)");
+  app.add_flag("--aggregate", o->aggregate, "Mine softmax-aggregated pseudo members instead of retrieved items");
+  app.add_option("--topk", o->topk, "Top-k for --aggregate")->capture_default_str();
+  app.add_flag("--resume", o->train.resume, "Continue from OUT.train-state.safetensors");
+  app.add_flag("--quiet", o->quiet, "No progress on stderr");
+  return [o] { return run_train(*o); };
+}
+
+}  // namespace
+
+REGISTER_VERB("train", "Bind expert spaces from unpaired embedding pools: projector heads, then routers", setup_train);
+
+}  // namespace omnibind::cli

@@ -1,0 +1,425 @@
+#include "omnibind/training/binding_trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "omnibind/binding/omnibind_model.h"
+#include "omnibind/common/error.h"
+#include "omnibind/tensor_io/safetensors.h"
+#include "omnibind/tensor_io/torch_bridge.h"
+
+namespace omnibind::training {
+namespace fs = std::filesystem;
+using binding::BindingConfig;
+using binding::ExpertSpec;
+
+namespace {
+
+// ---- modules with the official child names (Sequential children are "0", "1", ...) -----------
+
+// Head2.mlps: 0 Linear(d, H), 1 BN(H), 2 ReLU, 3 Linear(H, D), 4 BN(D); output L2-normalised outside.
+torch::nn::Sequential make_head(int64_t in, int64_t hidden, int64_t out) {
+  return torch::nn::Sequential(torch::nn::Linear(in, hidden), torch::nn::BatchNorm1d(hidden), torch::nn::ReLU(),
+                               torch::nn::Linear(hidden, out), torch::nn::BatchNorm1d(out));
+}
+
+// router: 0 Linear, 1 BN, 2 ReLU, 3 Linear, 4 BN, 5 Tanh, 6 Linear; sigmoid outside (binding/router.h).
+torch::nn::Sequential make_router(int64_t in, const std::vector<int64_t>& hidden, int64_t slots) {
+  return torch::nn::Sequential(torch::nn::Linear(in, hidden.at(0)), torch::nn::BatchNorm1d(hidden.at(0)), torch::nn::ReLU(),
+                               torch::nn::Linear(hidden.at(0), hidden.at(1)), torch::nn::BatchNorm1d(hidden.at(1)),
+                               torch::nn::Tanh(), torch::nn::Linear(hidden.at(1), slots));
+}
+
+void append_module(NamedTensors& out, const std::string& prefix, torch::nn::Module& module) {
+  for (const auto& p : module.named_parameters()) out.emplace_back(prefix + p.key(), p.value().detach().clone());
+  for (const auto& b : module.named_buffers()) out.emplace_back(prefix + b.key(), b.value().detach().clone());
+}
+
+// Restores a module from tensors named like append_module wrote them.
+void restore_module(torch::nn::Module& module, const std::string& prefix, const std::map<std::string, at::Tensor>& state) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.named_parameters()) p.value().copy_(state.at(prefix + p.key()));
+  for (auto& b : module.named_buffers()) b.value().copy_(state.at(prefix + b.key()));
+}
+
+at::Tensor normalise(const at::Tensor& x) { return x / x.norm(2, -1, true).clamp_min(1e-12); }
+
+// Symmetric InfoNCE between row-aligned unit vectors a, b [B, D].
+at::Tensor info_nce(const at::Tensor& a, const at::Tensor& b, double temperature) {
+  at::Tensor logits = at::mm(a, b.t()) / temperature;
+  at::Tensor target = at::arange(a.size(0), at::kLong);
+  return (torch::nn::functional::cross_entropy(logits, target) + torch::nn::functional::cross_entropy(logits.t(), target)) / 2;
+}
+
+at::Tensor permutation(int64_t n, uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return at::randperm(n, gen, at::kLong);
+}
+
+// torch::optim keys its per-parameter state by the TensorImpl address, as a string.
+std::string param_key(const at::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
+
+uint64_t mix(uint64_t a, uint64_t b) { return (a ^ (b + 0x9E3779B97F4A7C15ull + (a << 6) + (a >> 2))) * 0xBF58476D1CE4E5B9ull; }
+
+// ---- resumable state ---------------------------------------------------------------------------
+
+struct RunState {
+  std::map<std::string, at::Tensor> tensors;  // finished heads, routers (+ optimiser moments)
+  int64_t heads_done = 0;                     // over every space, in training order
+  int64_t router_epochs_done = 0;
+};
+
+std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, int64_t tuples) {
+  return binding::binding_config_to_json(config) + "|seed=" + std::to_string(o.seed) + "|pe=" + std::to_string(o.projector_epochs) +
+         "|re=" + std::to_string(o.router_epochs) + "|b=" + std::to_string(o.batch) + "|t=" + std::to_string(tuples) +
+         "|dec=" + std::to_string(o.decoupling);
+}
+
+void save_state(const TrainOptions& o, const RunState& s, const std::string& fingerprint) {
+  if (o.state_file.empty()) return;
+  NamedTensors list(s.tensors.begin(), s.tensors.end());
+  if (list.empty()) list.emplace_back("__empty__", at::zeros({1}));
+  tensor_io::write_tensors(o.state_file.string(), list,
+                           {{"heads_done", std::to_string(s.heads_done)},
+                            {"router_epochs_done", std::to_string(s.router_epochs_done)},
+                            {"fingerprint", fingerprint}});
+}
+
+RunState load_state(const TrainOptions& o, const std::string& fingerprint) {
+  RunState s;
+  if (!o.resume || o.state_file.empty() || !fs::exists(o.state_file)) return s;
+  auto file = tensor_io::read_safetensors(o.state_file.string());
+  if (file.metadata["fingerprint"] != fingerprint)
+    throw InputError(o.state_file.string() + ": was written by a run with another config, seed, schedule or tuples; "
+                     "delete it or drop --resume");
+  for (const auto& name : file.tensors.names())
+    if (name != "__empty__") s.tensors[name] = tensor_io::to_tensor(file.tensors.at(name)).clone();
+  s.heads_done = std::stoll(file.metadata["heads_done"]);
+  s.router_epochs_done = std::stoll(file.metadata["router_epochs_done"]);
+  return s;
+}
+
+// ---- progress ----------------------------------------------------------------------------------
+
+class Reporter {
+ public:
+  Reporter(const TrainOptions& o, double total_units) : o_(o), total_(total_units), start_(clock::now()) {}
+  void report(const std::string& stage, double units_done, double loss, double units_this_session) {
+    if (!o_.progress) return;
+    const double elapsed = std::chrono::duration<double>(clock::now() - start_).count();
+    const double rate = units_this_session > 0 ? elapsed / units_this_session : 0;
+    o_.progress({stage, units_done / total_, loss, rate * (total_ - units_done)});
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  const TrainOptions& o_;
+  double total_;
+  clock::time_point start_;
+};
+
+// Which member is the target for a modality of a space: the backbone's embedding of the same
+// member when the backbone covers the modality, else of the tuple's image (then text) member.
+std::string target_modality(const EmbeddingPool& pool, const ExpertSpec& backbone, const std::string& modality) {
+  if (backbone.covers(modality) && pool.has(modality, backbone.name)) return modality;
+  for (const char* m : {"image", "text", "audio", "point"})
+    if (backbone.covers(m) && pool.has(m, backbone.name)) return m;
+  throw InputError("the backbone '" + backbone.name + "' has no embeddings in the pool");
+}
+
+}  // namespace
+
+void check_pool_against_config(const EmbeddingPool& pool, const BindingConfig& config) {
+  const std::string where = pool.dir().string();
+  if (config.backbone.empty()) throw InputError("binding config: 'backbone' is required for training");
+  for (const auto& e : config.experts) {
+    const PoolExpert* pe = pool.manifest().find(e.name);
+    if (!pe) throw InputError(where + ": the config binds expert '" + e.name + "' but the pool's manifest has no such expert");
+    if (e.dim > 0 && e.dim != pe->dim)
+      throw InputError(where + ": expert '" + e.name + "' is " + std::to_string(pe->dim) + "-d in the pool but " +
+                       std::to_string(e.dim) + "-d in the config");
+    for (const auto& m : e.modalities)
+      if (pool.has_modality(m) && !pool.has(m, e.name))
+        throw InputError(where + ": the pool has no '" + e.name + "' embeddings of " + m);
+  }
+  for (const auto& [m, names] : config.router_inputs)
+    for (const auto& n : names)
+      if (pool.has_modality(m) && !pool.has(m, n))
+        throw InputError(where + ": router input '" + n + "' has no " + m + " embeddings in the pool");
+}
+
+NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, const BindingConfig& config_in,
+                           const TrainOptions& o) {
+  BindingConfig config = config_in;
+  config.validate();
+  check_pool_against_config(pool, config);
+  for (auto& e : config.experts) e.dim = pool.dim(e.name);
+  if (tuples.size() < 2) throw InputError("training needs at least 2 tuples, got " + std::to_string(tuples.size()));
+  if (o.batch < 2) throw InputError("--batch must be at least 2");
+  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+
+  const ExpertSpec& backbone = *config.find(config.backbone);
+  const int64_t D = backbone.dim, H = config.projector_hidden, K = config.heads_per_space;
+  std::vector<const ExpertSpec*> spaces = config.projected_experts();
+  if (const ExpertSpec* ib = config.find(BindingConfig::kImageBind)) spaces.push_back(ib);
+  const int64_t T = tuples.size();
+  const std::string fingerprint = run_fingerprint(config, o, T);
+  RunState state = load_state(o, fingerprint);
+
+  const double units = static_cast<double>(spaces.size() * K * o.projector_epochs) + static_cast<double>(o.router_epochs) * 2;
+  Reporter reporter(o, units);
+  double session_units = 0;
+
+  // ---- 1. projector heads ----------------------------------------------------------------------
+  int64_t head_counter = 0;
+  for (size_t s = 0; s < spaces.size(); ++s) {
+    const ExpertSpec& space = *spaces[s];
+    const bool is_ib = space.name == BindingConfig::kImageBind;
+    // Training pairs of this space: (tuple, modality) for every modality it covers in the pool.
+    std::vector<std::pair<std::string, std::string>> mods;  // (input modality, target modality)
+    for (const auto& m : space.modalities)
+      if (pool.has(m, space.name)) mods.emplace_back(m, target_modality(pool, backbone, m));
+    if (mods.empty()) throw InputError(pool.dir().string() + ": expert '" + space.name + "' has no embeddings of its modalities");
+    const int64_t N = T * static_cast<int64_t>(mods.size());
+    const int64_t bytes = N * (space.dim + D) * 4;
+    at::Tensor all_x, all_y;  // materialised when small enough
+    auto gather_pairs = [&](const at::Tensor& ids) {  // ids in [0, N): pair = (tuple ids % T, modality ids / T)
+      std::vector<at::Tensor> xs, ys, order;
+      for (size_t mi = 0; mi < mods.size(); ++mi) {
+        at::Tensor sel = ids.div(T, "floor").eq(static_cast<int64_t>(mi)).nonzero().squeeze(1);
+        if (sel.numel() == 0) continue;
+        at::Tensor rows = ids.index_select(0, sel).remainder(T);
+        xs.push_back(gather_members(pool, tuples, tuple_slot(mods[mi].first), space.name, rows));
+        ys.push_back(gather_members(pool, tuples, tuple_slot(mods[mi].second), backbone.name, rows));
+        order.push_back(sel);
+      }
+      at::Tensor x = at::cat(xs, 0), y = at::cat(ys, 0), ord = at::cat(order, 0);
+      at::Tensor inv = at::empty_like(ord);
+      inv.index_copy_(0, ord, at::arange(ord.size(0), at::kLong));
+      return std::make_pair(x.index_select(0, inv), y.index_select(0, inv));
+    };
+    if (bytes <= o.materialise_bytes) std::tie(all_x, all_y) = gather_pairs(at::arange(N, at::kLong));
+
+    for (int64_t k = 0; k < K; ++k, ++head_counter) {
+      const std::string prefix = (is_ib ? "ib_projs." + std::to_string(k) : "projs." + std::to_string(static_cast<int64_t>(s) * K + k)) +
+                                 ".Head2.mlps.";
+      if (head_counter < state.heads_done) continue;  // resumed: already trained
+      const uint64_t head_seed = mix(mix(o.seed, s + 1), k + 1);
+      at::manual_seed(head_seed);
+      torch::nn::Sequential head = make_head(space.dim, H, D);
+      head->train();
+      torch::optim::AdamW opt(head->parameters(), torch::optim::AdamWOptions(o.projector_lr).weight_decay(o.weight_decay));
+      double running = 0;
+      for (int epoch = 0; epoch < o.projector_epochs; ++epoch) {
+        at::Tensor perm = permutation(N, mix(head_seed, epoch + 1));
+        double sum = 0;
+        int64_t batches = 0;
+        for (int64_t b = 0; b + 1 < N; b += o.batch) {
+          at::Tensor ids = perm.narrow(0, b, std::min(o.batch, N - b));
+          if (ids.size(0) < 2) continue;
+          at::Tensor x, y;
+          if (all_x.defined()) { x = all_x.index_select(0, ids); y = all_y.index_select(0, ids); }
+          else std::tie(x, y) = gather_pairs(ids);
+          at::Tensor out = normalise(head->forward(x));
+          at::Tensor loss = info_nce(out, y, o.temperature);
+          opt.zero_grad();
+          loss.backward();
+          opt.step();
+          sum += loss.item<double>();
+          ++batches;
+        }
+        running = sum / std::max<int64_t>(1, batches);
+        ++session_units;
+        reporter.report("projector " + space.name + " head " + std::to_string(k + 1) + "/" + std::to_string(K) + " epoch " +
+                            std::to_string(epoch + 1) + "/" + std::to_string(o.projector_epochs),
+                        static_cast<double>(head_counter * o.projector_epochs + epoch + 1), running, session_units);
+      }
+      head->eval();
+      NamedTensors trained;
+      append_module(trained, prefix, *head);
+      for (auto& [n, t] : trained) state.tensors[n] = t;
+      state.heads_done = head_counter + 1;
+      save_state(o, state, fingerprint);
+    }
+  }
+
+  // ---- 2. routers (projectors frozen) ----------------------------------------------------------
+  // Every routed modality of the config gets a router (the checkpoint must be complete); those the
+  // pool has no items of keep their seeded initialisation (reported as untrained by `train`).
+  std::vector<std::string> modalities, routed;
+  for (const auto& m : binding::all_modalities())
+    if (!config.slots(m).empty() && config.router_inputs.count(m)) {
+      routed.push_back(m);
+      if (pool.has_modality(m)) modalities.push_back(m);
+    }
+  std::map<std::string, torch::nn::Sequential> routers;
+  std::vector<at::Tensor> router_params;
+  for (const auto& m : routed) {
+    int64_t in = 0;
+    for (const auto& n : config.router_inputs.at(m)) in += pool.dim(n);
+    at::manual_seed(mix(o.seed, 1000 + static_cast<uint64_t>(tuple_slot(m))));
+    routers[m] = make_router(in, config.router_hidden, static_cast<int64_t>(config.slots(m).size()));
+    if (pool.has_modality(m))
+      for (auto& p : routers[m]->parameters()) router_params.push_back(p);
+  }
+  torch::optim::AdamW opt(router_params, torch::optim::AdamWOptions(o.router_lr).weight_decay(o.weight_decay));
+  // Resume: routers and the optimiser's moments as of the last finished epoch.
+  if (state.router_epochs_done > 0) {
+    for (auto& [m, r] : routers) restore_module(*r, binding::router_prefix(m), state.tensors);
+    for (size_t i = 0; i < router_params.size(); ++i) {
+      auto st = std::make_unique<torch::optim::AdamWParamState>();
+      st->step(state.tensors.at("__opt." + std::to_string(i) + ".step").item<int64_t>());
+      st->exp_avg(state.tensors.at("__opt." + std::to_string(i) + ".exp_avg").clone());
+      st->exp_avg_sq(state.tensors.at("__opt." + std::to_string(i) + ".exp_avg_sq").clone());
+      opt.state()[param_key(router_params[i])] = std::move(st);
+    }
+  }
+  // The frozen projectors, through the inference model (exactly what users will run).
+  auto projector_model = [&]() {
+    tensor_io::StateDict sd("trained projectors");
+    NamedTensors all;
+    for (const auto& [n, t] : state.tensors)
+      if (n.rfind("projs.", 0) == 0 || n.rfind("ib_projs.", 0) == 0) all.emplace_back(n, t);
+    for (auto& [m, r] : routers) append_module(all, binding::router_prefix(m), *r);
+    for (auto& [n, t] : all) sd.add(n, tensor_io::from_tensor(t.contiguous()));
+    return binding::OmniBindModel::load(sd, config, binding::Precision::FP32);
+  };
+  const binding::OmniBindModel frozen = projector_model();
+  // Family of each text slot (0 audio, 1 image, 2 point): the non-text modalities its expert covers.
+  at::Tensor family_mask;
+  if (std::find(modalities.begin(), modalities.end(), "text") != modalities.end()) {
+    const auto slots = config.slots("text");
+    family_mask = at::zeros({static_cast<int64_t>(slots.size()), 3});
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const ExpertSpec* e = config.find(slots[i]);
+      std::vector<const ExpertSpec*> members{e};
+      if (slots[i] == BindingConfig::kImageBind || !e) {  // the IB slot: IB and/or the backbone
+        members = {config.find(BindingConfig::kImageBind), config.find(config.backbone)};
+      }
+      for (const ExpertSpec* x : members) {
+        if (!x) continue;
+        if (x->covers("audio")) family_mask[i][0] = 1;
+        if (x->covers("image")) family_mask[i][1] = 1;
+        if (x->covers("point")) family_mask[i][2] = 1;
+      }
+    }
+  }
+  std::optional<at::Tensor> text_source = pool.column("text", "source");
+
+  auto inputs_for = [&](const std::string& m, const at::Tensor& rows) {
+    std::map<std::string, at::Tensor> in;
+    for (const auto& n : frozen.required_inputs(m)) in[n] = gather_members(pool, tuples, tuple_slot(m), n, rows);
+    return in;
+  };
+  for (int64_t epoch = state.router_epochs_done; epoch < o.router_epochs; ++epoch) {
+    for (auto& [m, r] : routers) r->train();
+    at::Tensor perm = permutation(T, mix(o.seed, 7777 + static_cast<uint64_t>(epoch)));
+    double sum = 0;
+    int64_t batches = 0;
+    for (int64_t b = 0; b + 1 < T; b += o.batch) {
+      at::Tensor rows = perm.narrow(0, b, std::min(o.batch, T - b));
+      if (rows.size(0) < 2) continue;
+      std::map<std::string, at::Tensor> unified, weights;
+      for (const auto& m : modalities) {
+        auto in = inputs_for(m, rows);
+        at::Tensor slots;
+        {
+          at::NoGradGuard no_grad;
+          slots = frozen.slot_embeddings(m, in);  // [B, S, D]
+        }
+        std::vector<at::Tensor> parts;
+        for (const auto& n : config.router_inputs.at(m)) parts.push_back(in.at(n));
+        at::Tensor s = at::sigmoid(routers[m]->forward(at::cat(parts, 1)));
+        if (m == "text") s = s * config.text_temperature;
+        at::Tensor w = at::softmax(s, -1);
+        weights[m] = w;
+        unified[m] = normalise((slots * w.unsqueeze(2)).sum(1));
+      }
+      at::Tensor loss = at::zeros({});
+      int64_t pairs = 0;
+      for (size_t i = 0; i < modalities.size(); ++i)
+        for (size_t j = i + 1; j < modalities.size(); ++j, ++pairs)
+          loss = loss + info_nce(unified[modalities[i]], unified[modalities[j]], o.temperature);
+      if (pairs > 0) loss = loss / static_cast<double>(pairs);
+      if (o.decoupling && family_mask.defined() && text_source && weights.count("text")) {
+        at::Tensor text_rows = tuples.index.index_select(0, rows).select(1, tuple_slot("text")).select(1, 0);
+        at::Tensor src = text_source->index_select(0, text_rows.clamp_min(0));
+        at::Tensor known = src.ge(0).logical_and(text_rows.ge(0));
+        // Only families some slot covers can be asked for.
+        at::Tensor coverable = family_mask.sum(0).gt(0).index_select(0, src.clamp_min(0));
+        known = known.logical_and(coverable);
+        if (known.any().item<bool>()) {
+          at::Tensor mass = at::mm(weights["text"], family_mask).clamp_min(1e-8);  // [B, 3]
+          at::Tensor p = mass / mass.sum(1, true);
+          at::Tensor sel = known.nonzero().squeeze(1);
+          at::Tensor nll = -p.index_select(0, sel).log().gather(1, src.index_select(0, sel).unsqueeze(1)).mean();
+          loss = loss + o.decoupling_weight * nll;
+        }
+      }
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      sum += loss.item<double>();
+      ++batches;
+    }
+    session_units += 2;
+    reporter.report("router epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.router_epochs),
+                    static_cast<double>(spaces.size() * K * o.projector_epochs) + 2.0 * (epoch + 1), sum / std::max<int64_t>(1, batches),
+                    session_units);
+    // Checkpoint: routers + optimiser moments.
+    for (auto& [m, r] : routers) {
+      r->eval();
+      NamedTensors t;
+      append_module(t, binding::router_prefix(m), *r);
+      for (auto& [n, v] : t) state.tensors[n] = v;
+    }
+    for (size_t i = 0; i < router_params.size(); ++i) {
+      auto it = opt.state().find(param_key(router_params[i]));
+      if (it == opt.state().end()) continue;
+      auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+      state.tensors["__opt." + std::to_string(i) + ".step"] = at::full({1}, st.step(), at::kLong);
+      state.tensors["__opt." + std::to_string(i) + ".exp_avg"] = st.exp_avg().clone();
+      state.tensors["__opt." + std::to_string(i) + ".exp_avg_sq"] = st.exp_avg_sq().clone();
+    }
+    state.router_epochs_done = epoch + 1;
+    save_state(o, state, fingerprint);
+  }
+  for (auto& [m, r] : routers) {
+    r->eval();
+    NamedTensors t;
+    append_module(t, binding::router_prefix(m), *r);
+    for (auto& [n, v] : t) state.tensors[n] = v;
+  }
+
+  // Official order: projs by index, ib_projs, routers A, V, P, T.
+  NamedTensors out;
+  auto take = [&](const std::string& prefix) {
+    for (const auto& [n, t] : state.tensors)
+      if (n.rfind(prefix, 0) == 0) out.emplace_back(n, t);
+  };
+  for (int64_t i = 0; i < static_cast<int64_t>(config.projected_experts().size()) * K; ++i) take("projs." + std::to_string(i) + ".");
+  for (int64_t k = 0; k < K; ++k) take("ib_projs." + std::to_string(k) + ".");
+  for (const auto& m : binding::all_modalities()) take(binding::router_prefix(m));
+  return out;
+}
+
+void write_binding_checkpoint(const fs::path& path, const NamedTensors& state, const BindingConfig& config) {
+  tensor_io::write_checkpoint(path.string(), state, {{"binding_config", binding::binding_config_to_json(config)},
+                                                      {"format", "omnibind-heads"}});
+}
+
+}  // namespace omnibind::training

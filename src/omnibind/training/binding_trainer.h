@@ -1,0 +1,63 @@
+// Binding training (issue 3; method and decisions in docs/reference/binding_training.md):
+// 1. projector heads per expert space, trained with symmetric InfoNCE to land on the backbone's
+//    embeddings of the same pseudo tuple's members (experts frozen: only their pool embeddings);
+// 2. routers per modality with the projectors frozen: L_align (contrastive over every modality pair
+//    of a tuple, on the routed unified embeddings) + L_dec (texts routed to the experts of the family
+//    they describe).
+// The result is an official-layout state dict (projs.N.Head2.mlps.*, ib_projs.*, X_enc_router.*).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "omnibind/binding/binding_config.h"
+#include "omnibind/training/embedding_pool.h"
+#include "omnibind/training/tuple_mining.h"
+
+namespace omnibind::training {
+
+struct TrainProgress {
+  std::string stage;      // "projector CLAP head 3/7", "router epoch 2/10"
+  double fraction = 0;    // of the whole run
+  double loss = 0;        // running mean of the current stage
+  double eta_seconds = 0;
+};
+
+struct TrainOptions {
+  uint64_t seed = 0;
+  int threads = 0;                 // 0 = all cores
+  int projector_epochs = 8;
+  int router_epochs = 8;
+  int64_t batch = 256;
+  double projector_lr = 1e-3, router_lr = 1e-3, weight_decay = 1e-4;
+  double temperature = 0.05;       // InfoNCE temperature (fixed; see the reference doc)
+  bool decoupling = true;          // L_dec on the text router
+  double decoupling_weight = 1.0;
+  int64_t materialise_bytes = int64_t{2} << 30;  // gather a space's training pairs into RAM below this size, else stream
+  std::filesystem::path state_file;  // resumable state (written atomically after each head / router epoch); empty = none
+  bool resume = false;
+  std::function<void(const TrainProgress&)> progress;
+};
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// Trains projectors then routers on `tuples` mined from `pool`; returns the official-layout state
+// dict (float32). InputError when the pool lacks an expert the config names, dims disagree, etc.
+NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, const binding::BindingConfig& config,
+                           const TrainOptions& options);
+
+// Writes the state dict with the binding config in the metadata (`binding_config`), as
+// safetensors or .pt by extension, atomically.
+void write_binding_checkpoint(const std::filesystem::path& path, const NamedTensors& state,
+                              const binding::BindingConfig& config);
+
+// Checks that the pool can train `config` (every expert present with the config's dims, backbone
+// present, router inputs present); InputError naming the first problem.
+void check_pool_against_config(const EmbeddingPool& pool, const binding::BindingConfig& config);
+
+}  // namespace omnibind::training
