@@ -54,7 +54,7 @@ TEST(TupleMining, PlanChainsThroughSharedModalitiesAndTuplesAreClassPure) {
   auto plan = mining_plan(pool, "audio");
   ASSERT_EQ(plan.size(), 3u);
   EXPECT_EQ(plan[0].to, "text");
-  EXPECT_EQ(plan[0].expert, "AT");
+  EXPECT_EQ(plan[0].experts, std::vector<std::string>{"AT"});
   EXPECT_EQ(plan.back().to, "point");
   EXPECT_EQ(plan.back().from, "image");
   nlohmann::json stats;

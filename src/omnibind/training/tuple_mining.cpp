@@ -30,25 +30,39 @@ int tuple_slot(const std::string& modality) {
 
 namespace {
 
-// The most specialised expert covering both modalities (fewest modalities), ties by manifest order.
-const PoolExpert* best_expert(const EmbeddingPool& pool, const std::string& a, const std::string& b) {
-  const PoolExpert* best = nullptr;
+// The experts covering both modalities that are the most specialised (fewest modalities), in
+// manifest order; all of them are ensembled for the hop.
+std::vector<std::string> hop_experts(const EmbeddingPool& pool, const std::string& a, const std::string& b) {
+  size_t fewest = SIZE_MAX;
   for (const auto& e : pool.manifest().experts)
-    if (e.covers(a) && e.covers(b) && pool.has(a, e.name) && pool.has(b, e.name))
-      if (!best || e.modalities.size() < best->modalities.size()) best = &e;
-  return best;
+    if (e.covers(a) && e.covers(b) && pool.has(a, e.name) && pool.has(b, e.name)) fewest = std::min(fewest, e.modalities.size());
+  std::vector<std::string> out;
+  for (const auto& e : pool.manifest().experts)
+    if (e.covers(a) && e.covers(b) && pool.has(a, e.name) && pool.has(b, e.name) && e.modalities.size() == fewest)
+      out.push_back(e.name);
+  return out;
+}
+
+// Rows of several experts side by side, each scaled by 1/sqrt(n): inner products of such rows are
+// the mean of the experts' cosine similarities.
+at::Tensor ensemble_rows(const EmbeddingPool& pool, const std::string& modality, const std::vector<std::string>& experts,
+                         int64_t begin, int64_t end) {
+  std::vector<at::Tensor> parts;
+  for (const auto& e : experts) parts.push_back(pool.embeddings(modality, e, begin, end));
+  at::Tensor out = parts.size() == 1 ? parts[0] : at::cat(parts, 1);
+  return parts.size() == 1 ? out : out / std::sqrt(static_cast<double>(experts.size()));
 }
 
 // Top-k inner-product search of `queries` [Q, d] against rows of (modality, expert), exactly and
 // streamed: the database is read block by block and a running top-k kept.
-void exact_topk(const EmbeddingPool& pool, const std::string& modality, const std::string& expert, const at::Tensor& queries,
-                int k, int64_t block_rows, at::Tensor& best_scores, at::Tensor& best_index) {
+void exact_topk(const EmbeddingPool& pool, const std::string& modality, const std::vector<std::string>& experts,
+                const at::Tensor& queries, int k, int64_t block_rows, at::Tensor& best_scores, at::Tensor& best_index) {
   const int64_t n = pool.rows(modality);
   best_scores = at::full({queries.size(0), k}, -std::numeric_limits<float>::infinity());
   best_index = at::full({queries.size(0), k}, -1, at::kLong);
   for (int64_t begin = 0; begin < n; begin += block_rows) {
     const int64_t end = std::min(n, begin + block_rows);
-    at::Tensor block = pool.embeddings(modality, expert, begin, end);
+    at::Tensor block = ensemble_rows(pool, modality, experts, begin, end);
     at::Tensor sims = at::mm(queries, block.t());  // [Q, b]
     const int kk = static_cast<int>(std::min<int64_t>(k, end - begin));
     auto [s, i] = at::topk(sims, kk, 1);
@@ -64,9 +78,11 @@ struct ApproxIndex {
   std::unique_ptr<faiss::Index> index;
 };
 
-ApproxIndex build_faiss(const EmbeddingPool& pool, const std::string& modality, const std::string& expert,
+ApproxIndex build_faiss(const EmbeddingPool& pool, const std::string& modality, const std::vector<std::string>& experts,
                         const MiningOptions& options) {
-  const int64_t n = pool.rows(modality), d = pool.dim(expert);
+  const int64_t n = pool.rows(modality);
+  int64_t d = 0;
+  for (const auto& e : experts) d += pool.dim(e);
   ApproxIndex out;
   try {
     out.index.reset(faiss::index_factory(static_cast<int>(d), options.index.c_str(), faiss::METRIC_INNER_PRODUCT));
@@ -75,11 +91,11 @@ ApproxIndex build_faiss(const EmbeddingPool& pool, const std::string& modality, 
   }
   if (!out.index->is_trained) {
     const int64_t train_rows = std::min<int64_t>(n, 50000);
-    at::Tensor sample = pool.embeddings(modality, expert, 0, train_rows);  // pools are unordered, so a prefix is a sample
+    at::Tensor sample = ensemble_rows(pool, modality, experts, 0, train_rows);  // pools are unordered, so a prefix is a sample
     out.index->train(train_rows, sample.data_ptr<float>());
   }
   for (int64_t begin = 0; begin < n; begin += options.block_rows) {
-    at::Tensor block = pool.embeddings(modality, expert, begin, std::min(n, begin + options.block_rows));
+    at::Tensor block = ensemble_rows(pool, modality, experts, begin, std::min(n, begin + options.block_rows));
     out.index->add(block.size(0), block.data_ptr<float>());
   }
   if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(out.index.get())) ivf->nprobe = std::max<size_t>(8, ivf->nlist / 16);
@@ -96,6 +112,12 @@ void faiss_topk(const ApproxIndex& index, const at::Tensor& queries, int k, at::
 
 }  // namespace
 
+std::string MiningHop::label() const {
+  std::string out;
+  for (const auto& e : experts) out += (out.empty() ? "" : "+") + e;
+  return out;
+}
+
 std::vector<MiningHop> mining_plan(const EmbeddingPool& pool, const std::string& anchor) {
   std::vector<MiningHop> plan;
   std::vector<std::string> reached{anchor}, pending;
@@ -107,14 +129,15 @@ std::vector<MiningHop> mining_plan(const EmbeddingPool& pool, const std::string&
   while (!pending.empty() && progress) {
     progress = false;
     for (auto it = pending.begin(); it != pending.end();) {
-      const PoolExpert* e = nullptr;
+      std::vector<std::string> experts;
       std::string from;
       for (const auto& via : {anchor, std::string("text"), std::string("image"), std::string("audio"), std::string("point")}) {
         if (std::find(reached.begin(), reached.end(), via) == reached.end()) continue;
-        if ((e = best_expert(pool, via, *it))) { from = via; break; }
+        experts = hop_experts(pool, via, *it);
+        if (!experts.empty()) { from = via; break; }
       }
-      if (!e) { ++it; continue; }
-      plan.push_back({from, *it, e->name});
+      if (experts.empty()) { ++it; continue; }
+      plan.push_back({from, *it, experts});
       reached.push_back(*it);
       it = pending.erase(it);
       progress = true;
@@ -143,7 +166,7 @@ TupleSet mine_tuples(const EmbeddingPool& pool, const MiningOptions& options, js
   for (const auto& anchor : present) {
     const auto plan = mining_plan(pool, anchor);
     json pj = json::array();
-    for (const auto& h : plan) pj.push_back(h.from + " -> " + h.to + " by " + h.expert);
+    for (const auto& h : plan) pj.push_back(h.from + " -> " + h.to + " by " + h.label());
     plan_json[anchor] = pj;
     // Anchor rows (all, or a seeded subsample).
     at::Tensor anchors = at::arange(pool.rows(anchor), at::kLong);
@@ -172,13 +195,15 @@ TupleSet mine_tuples(const EmbeddingPool& pool, const MiningOptions& options, js
         const int from = tuple_slot(hop.from), to = tuple_slot(hop.to);
         // The query: the (aggregated) member of `from` in the hop's expert space.
         at::Tensor rows = at::arange(begin, end, at::kLong);
-        at::Tensor q = gather_members(pool, ts, from, hop.expert, rows);
+        std::vector<at::Tensor> qs;
+        for (const auto& e : hop.experts) qs.push_back(gather_members(pool, ts, from, e, rows));
+        at::Tensor q = qs.size() == 1 ? qs[0] : at::cat(qs, 1) / std::sqrt(static_cast<double>(qs.size()));
         at::Tensor s, i;
         if (exact) {
-          exact_topk(pool, hop.to, hop.expert, q, k, options.block_rows, s, i);
+          exact_topk(pool, hop.to, hop.experts, q, k, options.block_rows, s, i);
         } else {
-          const std::string key = hop.to + "/" + hop.expert;
-          if (!approx.count(key)) approx.emplace(key, build_faiss(pool, hop.to, hop.expert, options));
+          const std::string key = hop.to + "/" + hop.label();
+          if (!approx.count(key)) approx.emplace(key, build_faiss(pool, hop.to, hop.experts, options));
           faiss_topk(approx.at(key), q, k, s, i);
           i = i.clamp_min(-1);
         }
@@ -232,9 +257,15 @@ TupleSet mine_tuples(const EmbeddingPool& pool, const MiningOptions& options, js
     // Recall@k of approximate indexes against exact search on a sample of queries.
     for (auto& [key, index] : approx) {
       const auto slash = key.find('/');
-      const std::string m = key.substr(0, slash), e = key.substr(slash + 1);
+      const std::string m = key.substr(0, slash);
+      std::vector<std::string> e;
+      for (size_t b = slash + 1, p; b <= key.size(); b = p + 1) {
+        p = key.find('+', b);
+        if (p == std::string::npos) p = key.size();
+        e.push_back(key.substr(b, p - b));
+      }
       const int64_t nq = std::min<int64_t>(options.recall_sample, pool.rows(m));
-      at::Tensor q = pool.embeddings(m, e, 0, nq);  // the pool's own rows as queries
+      at::Tensor q = ensemble_rows(pool, m, e, 0, nq);  // the pool's own rows as queries
       at::Tensor es, ei, as, ai;
       const int kk = 10;
       exact_topk(pool, m, e, q, kk, options.block_rows, es, ei);

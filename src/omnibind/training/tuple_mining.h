@@ -46,9 +46,14 @@ struct MiningOptions {
 
 using MiningProgress = std::function<void(const std::string& stage, double fraction)>;
 
-// One hop of the retrieval plan: query modality -> target modality through an expert.
+// One hop of the retrieval plan: query modality -> target modality through the experts covering
+// both. Several experts are ensembled (mean of their cosine similarities): when two equally
+// specialised experts are each good on different classes, mining with either one alone would bias
+// the tuples (and the routers trained on them) toward that expert.
 struct MiningHop {
-  std::string from, to, expert;
+  std::string from, to;
+  std::vector<std::string> experts;
+  std::string label() const;  // "AT_A+AT_B"
 };
 // The plan for an anchor modality: hops in execution order (chained hops start from a member
 // retrieved earlier). InputError when some present modality cannot be reached at all.
