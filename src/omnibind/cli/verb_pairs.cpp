@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "omnibind/cli/verb.h"
+#include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
 #include "omnibind/training/tuple_mining.h"
 
@@ -42,12 +43,7 @@ int run_pairs(const PairsOptions& o) {
   auto tuples = training::mine_tuples(pool, o.mining, &stats, progress);
   if (!o.quiet) std::fprintf(stderr, "\n");
   training::save_tuples(o.out, tuples, stats);
-  if (!o.stats_json.empty()) {
-    FILE* f = std::fopen(o.stats_json.c_str(), "w");
-    if (!f) throw InputError("--stats-json " + o.stats_json + ": cannot write");
-    std::fputs(stats.dump(2).c_str(), f);
-    std::fclose(f);
-  }
+  if (!o.stats_json.empty()) write_bytes_atomically(o.stats_json, stats.dump(2) + "\n");
   print_stats(stats);
   return 0;
 }

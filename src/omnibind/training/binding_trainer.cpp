@@ -320,6 +320,15 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   }
   std::optional<at::Tensor> text_source = pool.column("text", "source");
 
+  // Routers in eval mode into the run state (official names), for checkpoints and the result.
+  auto store_routers = [&] {
+    for (auto& [m, r] : routers) {
+      r->eval();
+      NamedTensors t;
+      append_module(t, binding::router_prefix(m), *r);
+      for (auto& [n, v] : t) state.tensors[n] = v;
+    }
+  };
   auto inputs_for = [&](const std::string& m, const at::Tensor& rows) {
     std::map<std::string, at::Tensor> in;
     for (const auto& n : frozen.required_inputs(m)) in[n] = gather_members(pool, tuples, tuple_slot(m), n, rows);
@@ -381,12 +390,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
                     static_cast<double>(spaces.size() * K * o.projector_epochs) + 2.0 * (epoch + 1), sum / std::max<int64_t>(1, batches),
                     session_units);
     // Checkpoint: routers + optimiser moments.
-    for (auto& [m, r] : routers) {
-      r->eval();
-      NamedTensors t;
-      append_module(t, binding::router_prefix(m), *r);
-      for (auto& [n, v] : t) state.tensors[n] = v;
-    }
+    store_routers();
     for (size_t i = 0; i < router_params.size(); ++i) {
       auto it = opt.state().find(param_key(router_params[i]));
       if (it == opt.state().end()) continue;
@@ -398,12 +402,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     state.router_epochs_done = epoch + 1;
     save_state(o, state, fingerprint);
   }
-  for (auto& [m, r] : routers) {
-    r->eval();
-    NamedTensors t;
-    append_module(t, binding::router_prefix(m), *r);
-    for (auto& [n, v] : t) state.tensors[n] = v;
-  }
+  store_routers();  // also covers --epochs-router 0 and a resumed, already finished run
 
   // Official order: projs by index, ib_projs, routers A, V, P, T.
   NamedTensors out;

@@ -73,8 +73,10 @@ void exact_topk(const EmbeddingPool& pool, const std::string& modality, const st
   }
 }
 
-// An approximate FAISS index over one (modality, expert) table, built by streaming blocks.
+// An approximate FAISS index over one (modality, experts) table, built by streaming blocks.
 struct ApproxIndex {
+  std::string modality;
+  std::vector<std::string> experts;
   std::unique_ptr<faiss::Index> index;
 };
 
@@ -83,7 +85,7 @@ ApproxIndex build_faiss(const EmbeddingPool& pool, const std::string& modality, 
   const int64_t n = pool.rows(modality);
   int64_t d = 0;
   for (const auto& e : experts) d += pool.dim(e);
-  ApproxIndex out;
+  ApproxIndex out{modality, experts, nullptr};
   try {
     out.index.reset(faiss::index_factory(static_cast<int>(d), options.index.c_str(), faiss::METRIC_INNER_PRODUCT));
   } catch (const std::exception& e) {
@@ -256,14 +258,8 @@ TupleSet mine_tuples(const EmbeddingPool& pool, const MiningOptions& options, js
       }
     // Recall@k of approximate indexes against exact search on a sample of queries.
     for (auto& [key, index] : approx) {
-      const auto slash = key.find('/');
-      const std::string m = key.substr(0, slash);
-      std::vector<std::string> e;
-      for (size_t b = slash + 1, p; b <= key.size(); b = p + 1) {
-        p = key.find('+', b);
-        if (p == std::string::npos) p = key.size();
-        e.push_back(key.substr(b, p - b));
-      }
+      const std::string& m = index.modality;
+      const std::vector<std::string>& e = index.experts;
       const int64_t nq = std::min<int64_t>(options.recall_sample, pool.rows(m));
       at::Tensor q = ensemble_rows(pool, m, e, 0, nq);  // the pool's own rows as queries
       at::Tensor es, ei, as, ai;
