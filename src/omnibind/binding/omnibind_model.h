@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include <utility>
 
 #include "omnibind/binding/binding_config.h"
 #include "omnibind/binding/projector_ensemble.h"
@@ -32,6 +33,11 @@ class OmniBindModel {
   // Builds the model from an official-layout state dict; InputError when the checkpoint does not
   // fit the config (naming the key, the shapes, and the preset the checkpoint looks like).
   static OmniBindModel load(const tensor_io::StateDict& sd, BindingConfig config, Precision precision = Precision::FP32);
+  // The pre-folded layout model bundles store (docs/BUNDLE.md): the buffers this model computes with,
+  // by name ("space.<EXPERT>.{w1,b1,w2,b2}", "router.<modality>.{l0,l1,l2}.{weight,bias}"), float32,
+  // and the loader that maps them back without copying or folding (folded_model.cpp).
+  std::vector<std::pair<std::string, at::Tensor>> folded_tensors() const;
+  static OmniBindModel load_folded(const tensor_io::StateDict& sd, BindingConfig config, Precision precision = Precision::FP32);
 
   const BindingConfig& config() const { return config_; }
   int64_t unified_dim() const { return unified_dim_; }
