@@ -1,0 +1,43 @@
+// The manifest of a model bundle (`bundle.json`): which OmniBind heads, which binding config and which
+// expert feeds each bound space. Paths are relative to the bundle directory (absolute paths are
+// accepted for weights kept elsewhere, e.g. a shared multi-GB expert checkpoint).
+//   {"format":"omnibind-bundle","version":1,
+//    "binding": <BindingConfig JSON> | {"preset":"base|large|full"},   (optional when the heads file's
+//                                        __metadata__.binding_config holds it)
+//    "heads": "heads.safetensors",  "heads_layout": "official" | "folded",  "precision": "fp32"|"bf16",
+//    "experts": [{"name":"CLAP", "family":"zoo", "weights":"experts/clap.safetensors",
+//                 "config":"", "size":"", "bpe":"", "modalities":["audio","text"]}]}
+// An expert entry's optional "modalities" restricts it to some of what its family embeds; the same
+// binding name may appear in several entries when they cover different modalities.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "omnibind/binding/binding_config.h"
+
+namespace omnibind::pipeline {
+
+struct BundleExpert {
+  std::string name;    // the binding-config expert it feeds ("CLAP_G", "IB", ...)
+  std::string family;  // experts::create_expert name ("zoo", "imagebind", "uni3d", "precomputed")
+  std::string weights, config, size, bpe;  // as written in the manifest (relative or absolute)
+  std::vector<std::string> modalities;     // empty = every modality the family embeds
+};
+
+struct BundleManifest {
+  std::string preset;               // "base" | "large" | "full", or "" when `binding` is set/absent
+  std::optional<binding::BindingConfig> binding;  // custom binding; neither -> from the heads' metadata
+  std::string heads = "heads.safetensors";
+  std::string heads_layout = "official";  // "folded": BatchNorm already folded (see docs/BUNDLE.md)
+  std::string precision = "fp32";
+  std::vector<BundleExpert> experts;
+};
+
+inline constexpr const char* kBundleManifestFile = "bundle.json";
+
+// InputError "<source>: field 'experts[2].family' ..." on anything malformed.
+BundleManifest parse_bundle_manifest(const std::string& json_text, const std::string& source);
+std::string bundle_manifest_to_json(const BundleManifest& manifest);
+
+}  // namespace omnibind::pipeline
