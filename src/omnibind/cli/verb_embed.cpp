@@ -2,6 +2,9 @@
 // tensor "<KEY>" [N, d] float32 (KEY = the expert's short name, e.g. "IB") and __metadata__
 // {"modality", "expert", "key", "dim", "paths": JSON list (row i <-> paths[i]; texts for --text)}.
 // The file is a pool the "precomputed" expert serves. Any bad input: one line, exit 2, no file.
+// With --model BUNDLE instead of --expert: unified embeddings, tensor "<modality>" [N, D] (what
+// `index add` reads), metadata "expert" = the bundle's name and "model" = its path; --save-experts
+// also writes every expert's "<modality>/<EXPERT>" [N, d] (the `fuse` input layout).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
@@ -17,6 +20,7 @@
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
 #include "omnibind/experts/expert.h"
+#include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 
 namespace omnibind::cli {
@@ -26,11 +30,13 @@ using experts::MediaInput;
 using experts::Modality;
 
 struct EmbedArgs {
-  std::string expert, modality, out;
+  std::string expert, model, modality, out;
   experts::ExpertOptions options;
   std::vector<std::string> inputs, texts;
   int batch = 8;
   bool progress = false;
+  bool save_experts = false;
+  bool precision_given = false;
 };
 
 // File extensions picked up when a directory is given (explicit files are taken as they are).
@@ -98,8 +104,63 @@ class Progress {
   bool on_;
 };
 
+// Names the failing input once: most decoders already start their message with it.
+InputError naming(const InputError& e, const std::string& name) {
+  std::string msg = e.what();
+  return InputError(name.empty() || msg.rfind(name, 0) == 0 ? msg : name + ": " + msg);
+}
+
+int run_bundle_embed(const EmbedArgs& a, Modality m, const std::vector<MediaInput>& items,
+                     const std::vector<std::string>& sources) {
+  pipeline::BundleLoadOptions lo;
+  lo.threads = a.options.threads;
+  if (a.precision_given) lo.precision = a.options.precision;
+  auto bundle = pipeline::ModelBundle::load(a.model, lo);
+  require(bundle.covers(m), "model bundle " + a.model + " does not embed " + a.modality);
+  Progress progress(items.size(), a.progress || isatty(2));
+  std::vector<at::Tensor> rows;
+  std::map<std::string, std::vector<at::Tensor>> expert_rows;
+  for (size_t begin = 0; begin < items.size(); begin += static_cast<size_t>(a.batch)) {
+    size_t end = std::min(items.size(), begin + static_cast<size_t>(a.batch));
+    std::vector<MediaInput> batch(items.begin() + begin, items.begin() + end);
+    std::map<std::string, at::Tensor> x;
+    try {
+      x = bundle.expert_embeddings(m, batch);
+    } catch (const InputError&) {
+      for (size_t i = begin; i < end; ++i) {  // find and name the input that fails
+        try {
+          bundle.expert_embeddings(m, {items[i]});
+        } catch (const InputError& one) {
+          throw naming(one, m == Modality::Text && items[i].path.empty() ? std::string() : sources[i]);
+        }
+      }
+      throw;
+    }
+    rows.push_back(bundle.model().embed(a.modality, x).to(at::kFloat).contiguous());
+    if (a.save_experts)
+      for (auto& [n, t] : x) expert_rows[n].push_back(t.to(at::kFloat).contiguous());
+    progress.update(end);
+  }
+  at::Tensor emb = at::cat(rows, 0);
+  nlohmann::json paths = sources;
+  std::map<std::string, std::string> meta = {{"modality", a.modality},
+                                             {"expert", bundle.name()},
+                                             {"model", a.model},
+                                             {"key", a.modality},
+                                             {"dim", std::to_string(emb.size(1))},
+                                             {"paths", paths.dump()}};
+  std::vector<std::pair<std::string, at::Tensor>> tensors = {{a.modality, emb}};
+  for (auto& [n, ts] : expert_rows) tensors.emplace_back(a.modality + "/" + n, at::cat(ts, 0));
+  tensor_io::write_tensors(a.out, tensors, meta);
+  std::printf("wrote %s: %s [%lld, %lld] (%s, %s)\n", a.out.c_str(), a.modality.c_str(),
+              static_cast<long long>(emb.size(0)), static_cast<long long>(emb.size(1)), bundle.name().c_str(),
+              a.modality.c_str());
+  return 0;
+}
+
 int run_embed(const EmbedArgs& a) {
   Modality m = experts::parse_modality(a.modality);
+  require(a.expert.empty() != a.model.empty(), "pass exactly one of --expert NAME and --model BUNDLE");
   require(a.batch > 0, "--batch must be positive");
   require(m == Modality::Text || a.texts.empty(), "--text is only for --modality text");
 
@@ -125,6 +186,7 @@ int run_embed(const EmbedArgs& a) {
   require(!items.empty(), "no inputs (give files, directories, @list.txt or --text)");
 
   if (a.options.threads > 0) at::set_num_threads(a.options.threads);
+  if (!a.model.empty()) return run_bundle_embed(a, m, items, sources);
   auto expert = experts::create_expert(a.expert, a.options);
   require(expert->covers(m), "expert '" + a.expert + "' does not embed " + a.modality);
 
@@ -164,11 +226,15 @@ int run_embed(const EmbedArgs& a) {
 
 VerbRun setup(CLI::App& sub) {
   auto a = std::make_shared<EmbedArgs>();
-  sub.add_option("--expert", a->expert, "Registered expert (imagebind, uni3d, precomputed, ...)")->required();
+  sub.add_option("--expert", a->expert, "Registered expert (imagebind, uni3d, precomputed, ...)");
+  sub.add_option("--model", a->model, "A model bundle: embed into its unified space instead of one expert's");
+  sub.add_flag("--save-experts", a->save_experts, "With --model: also write each expert's <modality>/<EXPERT> rows");
   sub.add_option("--weights", a->options.weights, "The expert's weights (.pth/.pt/.safetensors; a pool for precomputed)");
   sub.add_option("--config", a->options.config, "JSON config overriding the built-in size");
   sub.add_option("--size", a->options.size, "Built-in size (imagebind: huge)");
-  sub.add_option("--precision", a->options.precision, "fp32 | bf16")->capture_default_str();
+  sub.add_option("--precision", a->options.precision, "fp32 | bf16 (a bundle's default: its manifest's)")
+      ->capture_default_str()
+      ->each([a](const std::string&) { a->precision_given = true; });
   sub.add_option("--bpe", a->options.bpe_vocab, "BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for text");
   sub.add_option("--modality", a->modality, "image | audio | text | point")->required();
   sub.add_option("inputs", a->inputs, "Files, directories (recursed, sorted) or @list.txt");

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "omnibind/common/error.h"
+#include "omnibind/retrieval/bundle_query_embedder.h"
 
 namespace omnibind::retrieval {
 
@@ -64,9 +65,13 @@ std::vector<std::vector<float>> ExpertQueryEmbedder::embed_batch(Modality m, con
 
 std::unique_ptr<QueryEmbedder> make_query_embedder(const EmbedderSpec& spec) {
   require(!(spec.model.empty() && spec.expert.empty()), "no model: pass --model BUNDLE or --expert NAME");
-  require(spec.model.empty(),
-          "--model " + spec.model + ": model bundles are not supported by this build yet; use --expert NAME "
-          "--expert-weights FILE");
+  require(spec.model.empty() || spec.expert.empty(), "pass either --model BUNDLE or --expert NAME, not both");
+  if (!spec.model.empty()) {
+    pipeline::BundleLoadOptions o;
+    o.threads = spec.expert_options.threads;
+    return std::make_unique<BundleQueryEmbedder>(
+        std::make_shared<const pipeline::ModelBundle>(pipeline::ModelBundle::load(spec.model, o)));
+  }
   return std::make_unique<ExpertQueryEmbedder>(experts::create_expert(spec.expert, spec.expert_options));
 }
 

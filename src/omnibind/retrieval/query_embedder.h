@@ -41,8 +41,8 @@ class ExpertQueryEmbedder : public QueryEmbedder {
   std::unique_ptr<experts::Expert> expert_;
 };
 
-// How the CLI and server name a model: --expert NAME [--expert-weights P ...] for one expert.
-// (--model BUNDLE is accepted once the bundle loader exists; until then InputError says so.)
+// How the CLI and server name a model: --model BUNDLE (a pipeline::ModelBundle directory, the unified
+// space) or --expert NAME [--expert-weights P ...] for one expert's space.
 struct EmbedderSpec {
   std::string model;  // bundle path
   std::string expert;
