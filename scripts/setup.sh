@@ -18,6 +18,7 @@ PACKAGES=(
   libjpeg-dev libpng-dev    # image decoding
   libsqlite3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  chromium nodejs           # the web page's end-to-end test (headless Chromium driven by Playwright)
 )
 
 missing=()
@@ -39,6 +40,16 @@ if [ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ]; then
     *) SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
        $SUDO update-alternatives --set libblas.so.3-x86_64-linux-gnu /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ;;
   esac
+fi
+
+# Playwright (playwright-core only: it drives /usr/bin/chromium, no browser download) for the web
+# page's end-to-end test, into tests/e2e/node_modules (git-ignored). Debian's nodejs ships without npm.
+if ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/e2e --no-audit --no-fund --silent
 fi
 
 [ "${1:-}" = "--no-build" ] && exit 0
