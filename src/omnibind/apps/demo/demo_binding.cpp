@@ -1,0 +1,62 @@
+#include "omnibind/apps/demo/demo_binding.h"
+
+#include "omnibind/evaluation/evaluate_binding.h"
+#include "omnibind/tensor_io/raw_tensor.h"
+#include "omnibind/tensor_io/torch_bridge.h"
+#include "omnibind/training/binding_trainer.h"
+#include "omnibind/training/tuple_mining.h"
+
+namespace omnibind::apps {
+
+binding::BindingConfig demo_binding_config(const std::vector<DemoSpace>& spaces, const DemoScale& scale) {
+  binding::BindingConfig c;
+  c.name = "demo";
+  for (const auto& s : spaces) c.experts.push_back({s.expert.key, s.expert.modalities, s.expert.config.dim, {}});
+  c.backbone = spaces.front().expert.key;
+  c.backbone_in_output = true;  // the backbone's own embedding is a slot of the modalities it covers
+  c.heads_per_space = scale.heads;
+  c.projector_hidden = scale.projector_hidden;
+  c.router_hidden = {64, 32};
+  for (const auto& m : binding::all_modalities())
+    for (const auto& s : spaces)
+      if (s.expert.covers(m)) c.router_inputs[m].push_back(s.expert.key);
+  c.validate();
+  return c;
+}
+
+DemoBinding bind_demo_spaces(const std::filesystem::path& train_pool, const std::filesystem::path& heads_path,
+                             const binding::BindingConfig& config, const DemoScale& scale, uint64_t seed,
+                             const std::function<void(const std::string&, double)>& progress) {
+  auto pool = training::EmbeddingPool::open(train_pool);
+  training::check_pool_against_config(pool, config);
+  DemoBinding out;
+  out.config = config;
+  training::MiningOptions mining;
+  mining.seed = seed;
+  auto tuples = training::mine_tuples(pool, mining, &out.mining_stats, [&](const std::string& stage, double f) {
+    if (progress) progress("mining " + stage, f);
+  });
+  out.tuples = tuples.size();
+  training::TrainOptions train;
+  train.seed = seed;
+  train.projector_epochs = scale.projector_epochs;
+  train.router_epochs = scale.router_epochs;
+  train.batch = 128;
+  train.progress = [&](const training::TrainProgress& p) {
+    if (progress) progress(p.stage, p.fraction);
+  };
+  auto state = training::train_binding(pool, tuples, config, train);
+  training::write_binding_checkpoint(heads_path, state, config);
+  tensor_io::StateDict sd(heads_path.string());
+  for (auto& [name, t] : state) sd.add(name, tensor_io::from_tensor(t.contiguous()));
+  out.model = std::make_shared<binding::OmniBindModel>(binding::OmniBindModel::load(sd, config));
+  return out;
+}
+
+evaluation::EvalTable evaluate_demo(const evaluation::EvalSet& eval, const binding::OmniBindModel& model) {
+  auto table = evaluation::evaluate_binding(eval, model);
+  table.title = "Demo world: held-out true tuples";
+  return table;
+}
+
+}  // namespace omnibind::apps

@@ -1,0 +1,26 @@
+#include "omnibind/apps/demo/demo_scale.h"
+
+#include "omnibind/common/error.h"
+
+namespace omnibind::apps {
+
+DemoScale demo_scale(const std::string& name) {
+  DemoScale s;
+  s.name = name;
+  if (name == "full") return s;
+  if (name == "small") {
+    s.classes = 6;
+    s.paired_instances = 16;
+    s.pool_instances = 12;
+    s.eval_instances = 5;
+    s.zoo_epochs = 8;
+    s.projector_epochs = 6;
+    s.router_epochs = 6;
+    s.heads = 2;
+    s.projector_hidden = 128;
+    return s;
+  }
+  throw InputError("--size " + name + ": use full or small");
+}
+
+}  // namespace omnibind::apps

@@ -1,0 +1,131 @@
+// `omnibind demo` at its small size, end to end: the quality a working binding must reach on held-out
+// items, a well-formed report, and a bundle + index that embed and search afterwards.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "omnibind/apps/demo/demo_lineup.h"
+#include "omnibind/apps/demo/demo_run.h"
+#include "omnibind/apps/demo/demo_scale.h"
+#include "omnibind/apps/demo/demo_zoo.h"
+#include "omnibind/common/error.h"
+#include "omnibind/pipeline/model_bundle.h"
+#include "omnibind/retrieval/vector_index.h"
+#include "testing/test_support.h"
+
+namespace omnibind::apps {
+namespace {
+namespace fs = std::filesystem;
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// One small demo run shared by the tests below (about a minute on 2 cores).
+const DemoResult& small_demo() {
+  static const DemoResult result = [] {
+    DemoOptions o;
+    o.out = fs::path(testkit::make_temp_dir("demo_run")) / "out";
+    o.size = "small";
+    o.seed = 7;
+    o.threads = 1;
+    return run_demo(o);
+  }();
+  return result;
+}
+
+double headline(const evaluation::EvalTable& t, const std::string& row, const std::string& task) {
+  const auto* r = t.find(row);
+  EXPECT_NE(r, nullptr) << row;
+  for (const auto& k : t.tasks)
+    if (k.key() == task) return r ? r->headline(k) : 0;
+  ADD_FAILURE() << "no task " << task;
+  return 0;
+}
+
+TEST(DemoRun, BindsSpacesWellAboveChanceIncludingNeverPairedModalities) {
+  const auto& r = small_demo();
+  const auto& t = r.table;
+  const double chance = 1.0 / demo_scale("small").classes;
+  // Audio and 3D were never seen together by any expert: their retrieval exists only through binding.
+  // Retrieval headline = mean(R@1, R@5, R@10) of "same class" matches; chance for it is ~ (1 + 5 + 10) / 3 / C.
+  const double retrieval_chance = std::min(1.0, (1 + 5 + 10) / 3.0 * chance);
+  EXPECT_GT(headline(t, "learned routing", "audio->point"), retrieval_chance + 0.1);
+  EXPECT_GT(headline(t, "learned routing", "point->audio"), retrieval_chance + 0.1);
+  for (const std::string m : {"audio", "image", "point"})
+    EXPECT_GT(headline(t, "learned routing", "zero-shot/" + m), 2.5 * chance) << m;
+  // Binding must not lose what the backbone knew, and the whole must beat every single space.
+  EXPECT_GE(headline(t, "learned routing", "zero-shot/image"), headline(t, "IT (raw space)", "zero-shot/image") - 0.1);
+  const double learned = t.composite(*t.find("learned routing"));
+  for (const auto& row : t.rows)
+    if (row.kind == "expert") EXPECT_GT(learned, t.composite(row)) << row.name;
+  EXPECT_GT(r.query_hits_right * 2, r.query_hits) << "most any-to-any query results should be of the query's class";
+}
+
+TEST(DemoRun, ReportIsOneSelfContainedFileWithTheTable) {
+  const auto& r = small_demo();
+  const std::string html = read_text(r.report);
+  ASSERT_GT(html.size(), 10000u);
+  EXPECT_EQ(html.rfind("<!doctype html>", 0), 0u);
+  EXPECT_NE(html.find("</html>"), std::string::npos);
+  EXPECT_NE(html.find("learned routing"), std::string::npos);
+  EXPECT_NE(html.find("audio-&gt;point"), std::string::npos);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("data:image/png;base64,"), std::string::npos);
+  EXPECT_NE(html.find("data:audio/wav;base64,"), std::string::npos);
+  EXPECT_EQ(html.find("src='http"), std::string::npos) << "no external assets";
+  const auto done = nlohmann::json::parse(read_text(r.report.parent_path() / "demo.json"));
+  EXPECT_EQ(done.at("format"), "omnibind-demo");
+  EXPECT_TRUE(fs::exists(r.report.parent_path() / "table.md"));
+}
+
+TEST(DemoRun, BundleAndIndexWorkAfterwards) {
+  const auto& r = small_demo();
+  const auto bundle = pipeline::ModelBundle::load(r.bundle);
+  EXPECT_EQ(bundle.modalities().size(), 4u);
+  at::Tensor u = bundle.embed(experts::Modality::Text, {experts::MediaInput::from_text("a loud buzzing sound")});
+  ASSERT_EQ(u.dim(), 2);
+  EXPECT_NEAR(u.norm().item<double>(), 1.0, 1e-4);
+  auto index = retrieval::VectorIndex::open(r.index.string(), retrieval::VectorIndex::Mode::ReadOnly);
+  EXPECT_GT(index->size(), 0);
+  u = u.contiguous();
+  EXPECT_EQ(index->search(u.data_ptr<float>(), 5).size(), 5u);
+}
+
+TEST(DemoRun, RefusesToClobberADirectoryItDidNotWrite) {
+  const fs::path dir = testkit::make_temp_dir("demo_clobber");
+  std::ofstream(dir / "precious.txt") << "keep me";
+  DemoOptions o;
+  o.out = dir;
+  o.size = "small";
+  EXPECT_THROW(run_demo(o), InputError);
+  EXPECT_TRUE(fs::exists(dir / "precious.txt"));
+  o.size = "huge";
+  o.out = dir / "new";
+  EXPECT_THROW(run_demo(o), InputError);
+}
+
+TEST(DemoRun, ExpertTrainingIsDeterministicForASeed) {
+  const fs::path dir = testkit::make_temp_dir("demo_determinism");
+  const auto world = make_world_spec(4, 3);
+  const auto paired = write_world_split(world, dir, {"paired", 4, true, true, true, false, 1});
+  const auto lineup = demo_lineup(4);
+  DemoZooTraining t;
+  t.epochs = 2;
+  t.seed = 5;
+  at::set_num_threads(1);
+  const auto a = train_demo_expert(lineup[1], world, paired, t), b = train_demo_expert(lineup[1], world, paired, t);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, tensor] : a) EXPECT_TRUE(at::equal(tensor, b.at(name))) << name;
+}
+
+}  // namespace
+}  // namespace omnibind::apps
