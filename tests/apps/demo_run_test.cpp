@@ -51,22 +51,31 @@ double headline(const evaluation::EvalTable& t, const std::string& row, const st
   return 0;
 }
 
+double r_at_1(const evaluation::EvalTable& t, const std::string& row, const std::string& task) {
+  const auto* r = t.find(row);
+  if (!r || !r->retrieval.count(task)) {
+    ADD_FAILURE() << row << " has no " << task;
+    return 0;
+  }
+  return r->retrieval.at(task).r1;
+}
+
 TEST(DemoRun, BindsSpacesWellAboveChanceIncludingNeverPairedModalities) {
   const auto& r = small_demo();
   const auto& t = r.table;
+  SCOPED_TRACE(t.to_markdown());
+  // A true match is any held-out item of the query's class: chance for R@1 and top-1 is 1 / classes.
   const double chance = 1.0 / demo_scale("small").classes;
   // Audio and 3D were never seen together by any expert: their retrieval exists only through binding.
-  // Retrieval headline = mean(R@1, R@5, R@10) of "same class" matches; chance for it is ~ (1 + 5 + 10) / 3 / C.
-  const double retrieval_chance = std::min(1.0, (1 + 5 + 10) / 3.0 * chance);
-  EXPECT_GT(headline(t, "learned routing", "audio->point"), retrieval_chance + 0.1);
-  EXPECT_GT(headline(t, "learned routing", "point->audio"), retrieval_chance + 0.1);
+  EXPECT_GT(r_at_1(t, "learned routing", "audio->point"), 2.5 * chance);
+  EXPECT_GT(r_at_1(t, "learned routing", "point->audio"), 2.5 * chance);
   for (const std::string m : {"audio", "image", "point"})
-    EXPECT_GT(headline(t, "learned routing", "zero-shot/" + m), 2.5 * chance) << m;
-  // Binding must not lose what the backbone knew, and the whole must beat every single space.
+    EXPECT_GT(headline(t, "learned routing", "zero-shot/" + m), 3 * chance) << m;
+  // Binding must not lose much of what the backbone knew, and the whole must beat every single space.
   EXPECT_GE(headline(t, "learned routing", "zero-shot/image"), headline(t, "IT (raw space)", "zero-shot/image") - 0.1);
   const double learned = t.composite(*t.find("learned routing"));
   for (const auto& row : t.rows)
-    if (row.kind == "expert") EXPECT_GT(learned, t.composite(row)) << row.name;
+    if (row.kind == "expert") EXPECT_GT(learned, t.composite(row) + 0.1) << row.name;
   EXPECT_GT(r.query_hits_right * 2, r.query_hits) << "most any-to-any query results should be of the query's class";
 }
 

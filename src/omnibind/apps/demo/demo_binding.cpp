@@ -25,7 +25,7 @@ binding::BindingConfig demo_binding_config(const std::vector<DemoSpace>& spaces,
 }
 
 DemoBinding bind_demo_spaces(const std::filesystem::path& train_pool, const std::filesystem::path& heads_path,
-                             const binding::BindingConfig& config, const DemoScale& scale, uint64_t seed,
+                             const binding::BindingConfig& config, const DemoScale& scale, uint64_t seed, int threads,
                              const std::function<void(const std::string&, double)>& progress) {
   auto pool = training::EmbeddingPool::open(train_pool);
   training::check_pool_against_config(pool, config);
@@ -39,6 +39,7 @@ DemoBinding bind_demo_spaces(const std::filesystem::path& train_pool, const std:
   out.tuples = tuples.size();
   training::TrainOptions train;
   train.seed = seed;
+  train.threads = threads;  // 0 would mean all cores, not the demo's setting
   train.projector_epochs = scale.projector_epochs;
   train.router_epochs = scale.router_epochs;
   train.batch = 128;

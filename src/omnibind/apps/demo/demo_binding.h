@@ -29,7 +29,7 @@ struct DemoBinding {
 // Mines tuples from `train_pool`, trains heads and routers, writes the official-layout checkpoint to
 // `heads_path` (with its binding config in the metadata) and returns the model.
 DemoBinding bind_demo_spaces(const std::filesystem::path& train_pool, const std::filesystem::path& heads_path,
-                             const binding::BindingConfig& config, const DemoScale& scale, uint64_t seed,
+                             const binding::BindingConfig& config, const DemoScale& scale, uint64_t seed, int threads,
                              const std::function<void(const std::string&, double)>& progress);
 
 // Single experts, uniform routing and learned routing on the held-out evaluation set.

@@ -115,7 +115,7 @@ DemoResult run_demo(const DemoOptions& o) {
   const auto config = demo_binding_config(spaces, scale);
   double last_logged = -1;
   std::string last_stage;
-  auto binding = bind_demo_spaces(train_pool, out / "heads.safetensors", config, scale, o.seed,
+  auto binding = bind_demo_spaces(train_pool, out / "heads.safetensors", config, scale, o.seed, threads,
                                   [&](const std::string& stage, double f) {
                                     const std::string head = stage.substr(0, stage.find(' '));
                                     if (stage.rfind("mining", 0) == 0 ? head != last_stage : f - last_logged >= 0.2) {

@@ -10,12 +10,12 @@ DemoScale demo_scale(const std::string& name) {
   if (name == "full") return s;
   if (name == "small") {
     s.classes = 6;
-    s.paired_instances = 16;
-    s.pool_instances = 12;
-    s.eval_instances = 5;
-    s.zoo_epochs = 8;
-    s.projector_epochs = 6;
-    s.router_epochs = 6;
+    s.paired_instances = 24;
+    s.pool_instances = 16;
+    s.eval_instances = 6;
+    s.zoo_epochs = 10;
+    s.projector_epochs = 8;
+    s.router_epochs = 8;
     s.heads = 2;
     s.projector_hidden = 128;
     return s;
