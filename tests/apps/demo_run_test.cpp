@@ -29,17 +29,15 @@ std::string read_text(const fs::path& p) {
   return s.str();
 }
 
-// One small demo run shared by the tests below (about a minute on 2 cores).
-const DemoResult& small_demo() {
-  static const DemoResult result = [] {
-    DemoOptions o;
-    o.out = fs::path(testkit::make_temp_dir("demo_run")) / "out";
-    o.size = "small";
-    o.seed = 7;
-    o.threads = 1;
-    return run_demo(o);
-  }();
-  return result;
+// One small demo run (20-50 s on 2 cores), checked by the helpers below from one test: ctest runs every
+// test in its own process, so separate tests would each pay for a run.
+DemoResult small_demo() {
+  DemoOptions o;
+  o.out = fs::path(testkit::make_temp_dir("demo_run")) / "out";
+  o.size = "small";
+  o.seed = 7;
+  o.threads = 1;
+  return run_demo(o);
 }
 
 double headline(const evaluation::EvalTable& t, const std::string& row, const std::string& task) {
@@ -60,8 +58,7 @@ double r_at_1(const evaluation::EvalTable& t, const std::string& row, const std:
   return r->retrieval.at(task).r1;
 }
 
-TEST(DemoRun, BindsSpacesWellAboveChanceIncludingNeverPairedModalities) {
-  const auto& r = small_demo();
+void expect_binding_quality(const DemoResult& r) {
   const auto& t = r.table;
   SCOPED_TRACE(t.to_markdown());
   // A true match is any held-out item of the query's class: chance for R@1 and top-1 is 1 / classes.
@@ -79,8 +76,7 @@ TEST(DemoRun, BindsSpacesWellAboveChanceIncludingNeverPairedModalities) {
   EXPECT_GT(r.query_hits_right * 2, r.query_hits) << "most any-to-any query results should be of the query's class";
 }
 
-TEST(DemoRun, ReportIsOneSelfContainedFileWithTheTable) {
-  const auto& r = small_demo();
+void expect_self_contained_report(const DemoResult& r) {
   const std::string html = read_text(r.report);
   ASSERT_GT(html.size(), 10000u);
   EXPECT_EQ(html.rfind("<!doctype html>", 0), 0u);
@@ -96,8 +92,7 @@ TEST(DemoRun, ReportIsOneSelfContainedFileWithTheTable) {
   EXPECT_TRUE(fs::exists(r.report.parent_path() / "table.md"));
 }
 
-TEST(DemoRun, BundleAndIndexWorkAfterwards) {
-  const auto& r = small_demo();
+void expect_bundle_and_index_usable(const DemoResult& r) {
   const auto bundle = pipeline::ModelBundle::load(r.bundle);
   EXPECT_EQ(bundle.modalities().size(), 4u);
   at::Tensor u = bundle.embed(experts::Modality::Text, {experts::MediaInput::from_text("a loud buzzing sound")});
@@ -107,6 +102,22 @@ TEST(DemoRun, BundleAndIndexWorkAfterwards) {
   EXPECT_GT(index->size(), 0);
   u = u.contiguous();
   EXPECT_EQ(index->search(u.data_ptr<float>(), 5).size(), 5u);
+}
+
+TEST(DemoRun, SmallWorldEndToEnd) {
+  const DemoResult r = small_demo();
+  {
+    SCOPED_TRACE("binding quality");
+    expect_binding_quality(r);
+  }
+  {
+    SCOPED_TRACE("report");
+    expect_self_contained_report(r);
+  }
+  {
+    SCOPED_TRACE("bundle and index");
+    expect_bundle_and_index_usable(r);
+  }
 }
 
 TEST(DemoRun, RefusesToClobberADirectoryItDidNotWrite) {
