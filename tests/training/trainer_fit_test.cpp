@@ -65,8 +65,9 @@ struct Fit {
   NamedTensors state;
 };
 
-const Fit& fit() {
-  static Fit* f = [] {
+// margin: TrainOptions::decoupling_margin (the default 0.5, or 1 = plain cross-entropy L_dec).
+Fit* make_fit(double margin) {
+  {
     auto* f = new Fit;
     f->dir = testkit::make_temp_dir("trainfit");
     f->fw.write_pool(f->dir / "pool", 320);
@@ -78,9 +79,17 @@ const Fit& fit() {
     o.projector_epochs = 6;
     o.router_epochs = 8;
     o.batch = 64;
+    o.decoupling_margin = margin;
     f->state = train_binding(pool, tuples, f->config, o);
     return f;
-  }();
+  }
+}
+const Fit& fit() {
+  static Fit* f = make_fit(TrainOptions{}.decoupling_margin);
+  return *f;
+}
+const Fit& fit_plain_dec() {
+  static Fit* f = make_fit(1.0);
   return *f;
 }
 
@@ -95,6 +104,12 @@ void load_into(torch::nn::Sequential& m, const std::string& prefix, const std::m
 }
 
 at::Tensor unit(const at::Tensor& x) { return x / x.norm(2, -1, true).clamp_min(1e-12); }
+
+binding::OmniBindModel load_fit(const Fit& f) {
+  tensor_io::StateDict sd("fit");
+  for (const auto& [n, x] : f.state) sd.add(n, tensor_io::from_tensor(x.contiguous()));
+  return binding::OmniBindModel::load(sd, f.config);
+}
 
 TEST(TrainerFit, CheckpointReproducesTheTrainersEvalForward) {
   const Fit& f = fit();
@@ -138,9 +153,7 @@ TEST(TrainerFit, CheckpointReproducesTheTrainersEvalForward) {
 
 TEST(TrainerFit, TextRouterFollowsSourceFamilyAndRetrievalIsFarAboveChance) {
   const Fit& f = fit();
-  tensor_io::StateDict sd("fit");
-  for (const auto& [n, x] : f.state) sd.add(n, tensor_io::from_tensor(x.contiguous()));
-  auto model = binding::OmniBindModel::load(sd, f.config);
+  auto model = load_fit(f);
   at::manual_seed(6);
   at::Tensor labels = at::arange(240, at::kLong).remainder(8);
   auto text = f.fw.world.embed("text", labels);
@@ -151,7 +164,10 @@ TEST(TrainerFit, TextRouterFollowsSourceFamilyAndRetrievalIsFarAboveChance) {
   at::Tensor src = FitWorld::source_of(labels);
   const double at_on_audio_texts = w.select(1, 0).index_select(0, src.eq(0).nonzero().squeeze(1)).mean().item<double>();
   const double at_on_image_texts = w.select(1, 0).index_select(0, src.eq(1).nonzero().squeeze(1)).mean().item<double>();
-  EXPECT_GT(at_on_audio_texts - at_on_image_texts, 0.3) << at_on_audio_texts << " vs " << at_on_image_texts;
+  // L_dec with the default margin (0.5): each source's texts are represented mainly (mass > 0.5) by their family.
+  EXPECT_GT(at_on_audio_texts, 0.5);
+  EXPECT_LT(at_on_image_texts, 0.5);
+  EXPECT_GT(at_on_audio_texts - at_on_image_texts, 0.15) << at_on_audio_texts << " vs " << at_on_image_texts;
   // Class-level retrieval text->image and audio->image through the unified space (chance 1/8).
   at::Tensor ut = model.embed("text", tin), ui = model.embed("image", {{"IT", image.at("IT")}, {"IX", image.at("IX")}});
   at::Tensor ua = model.embed("audio", {{"AT", audio.at("AT")}});
@@ -160,6 +176,20 @@ TEST(TrainerFit, TextRouterFollowsSourceFamilyAndRetrievalIsFarAboveChance) {
   };
   EXPECT_GT(top1(ut, ui), 0.6);
   EXPECT_GT(top1(ua, ui), 0.5);
+}
+
+// Plain cross-entropy L_dec (decoupling_margin 1) keeps pulling: a much sharper split by source family.
+TEST(TrainerFit, PlainCrossEntropyDecouplingSplitsFamiliesSharply) {
+  const Fit& f = fit_plain_dec();
+  auto model = load_fit(f);
+  at::manual_seed(6);
+  at::Tensor labels = at::arange(240, at::kLong).remainder(8);
+  auto text = f.fw.world.embed("text", labels);
+  at::Tensor w = model.routing_weights("text", {{"AT", text.at("AT")}, {"IT", text.at("IT")}, {"IX", text.at("IX")}});
+  at::Tensor src = FitWorld::source_of(labels);
+  const double on_audio = w.select(1, 0).index_select(0, src.eq(0).nonzero().squeeze(1)).mean().item<double>();
+  const double on_image = w.select(1, 0).index_select(0, src.eq(1).nonzero().squeeze(1)).mean().item<double>();
+  EXPECT_GT(on_audio - on_image, 0.3) << on_audio << " vs " << on_image;
 }
 
 }  // namespace

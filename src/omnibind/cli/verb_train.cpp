@@ -79,6 +79,10 @@ VerbRun setup_train(CLI::App& app) {
   app.add_option("--router-lr", o->train.router_lr, "Router learning rate")->capture_default_str();
   app.add_option("--temperature", o->train.temperature, "InfoNCE temperature")->capture_default_str();
   app.add_flag("--no-decoupling", o->no_decoupling, "Routers with L_align only (no language decoupling loss)");
+  app.add_option("--decoupling-margin", o->train.decoupling_margin,
+                 "L_dec stops pulling once a text's family mass reaches this (1 = plain cross-entropy)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 1.0));
   app.add_flag("--aggregate", o->aggregate, "Mine softmax-aggregated pseudo members instead of retrieved items");
   app.add_option("--topk", o->topk, "Top-k for --aggregate")->capture_default_str();
   app.add_flag("--resume", o->train.resume, "Continue from OUT.train-state.safetensors");

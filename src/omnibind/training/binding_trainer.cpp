@@ -12,6 +12,7 @@
 #include <torch/optim/adamw.h>
 
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <set>
 #include <thread>
@@ -85,7 +86,8 @@ struct RunState {
 std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, int64_t tuples) {
   return binding::binding_config_to_json(config) + "|seed=" + std::to_string(o.seed) + "|pe=" + std::to_string(o.projector_epochs) +
          "|re=" + std::to_string(o.router_epochs) + "|b=" + std::to_string(o.batch) + "|t=" + std::to_string(tuples) +
-         "|dec=" + std::to_string(o.decoupling);
+         "|dec=" + std::to_string(o.decoupling) +
+         (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "");
 }
 
 void save_state(const TrainOptions& o, const RunState& s, const std::string& fingerprint) {
@@ -375,7 +377,9 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
           at::Tensor mass = at::mm(weights["text"], family_mask).clamp_min(1e-8);  // [B, 3]
           at::Tensor p = mass / mass.sum(1, true);
           at::Tensor sel = known.nonzero().squeeze(1);
-          at::Tensor nll = -p.index_select(0, sel).log().gather(1, src.index_select(0, sel).unsqueeze(1)).mean();
+          at::Tensor nll = -p.index_select(0, sel).log().gather(1, src.index_select(0, sel).unsqueeze(1));
+          if (o.decoupling_margin < 1.0) nll = at::relu(nll + std::log(o.decoupling_margin));
+          nll = nll.mean();
           loss = loss + o.decoupling_weight * nll;
         }
       }

@@ -38,6 +38,9 @@ struct TrainOptions {
   double temperature = 0.05;       // InfoNCE temperature (fixed; see the reference doc)
   bool decoupling = true;          // L_dec on the text router
   double decoupling_weight = 1.0;
+  // L_dec asks for a family mass of at least this much ("mainly" the family's experts): the cross-entropy is
+  // clipped at -log(margin), so it stops pulling once p(family) >= margin. 1 = plain cross-entropy.
+  double decoupling_margin = 0.5;
   int64_t materialise_bytes = int64_t{2} << 30;  // gather a space's training pairs into RAM below this size, else stream
   std::filesystem::path state_file;  // resumable state (written atomically after each head / router epoch); empty = none
   bool resume = false;
