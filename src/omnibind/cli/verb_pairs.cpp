@@ -7,6 +7,7 @@
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
+#include "omnibind/training/compute_threads.h"
 #include "omnibind/training/tuple_mining.h"
 
 namespace omnibind::cli {
@@ -15,6 +16,7 @@ namespace {
 struct PairsOptions {
   std::string pools, out, stats_json;
   training::MiningOptions mining;
+  int threads = 0;
   bool quiet = false;
 };
 
@@ -35,6 +37,8 @@ void print_stats(const nlohmann::json& stats) {
 }
 
 int run_pairs(const PairsOptions& o) {
+  require(o.threads >= 0, "--threads must be 0 (all cores) or a positive count");
+  training::set_compute_threads(o.threads);
   auto pool = training::EmbeddingPool::open(o.pools);
   nlohmann::json stats;
   auto progress = [&](const std::string& stage, double f) {
@@ -61,6 +65,7 @@ VerbRun setup_pairs(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--block", o->mining.block_rows, "Rows per streamed block")->capture_default_str();
   app.add_option("--seed", o->mining.seed, "Seed for anchor subsampling")->capture_default_str();
+  app.add_option("--threads", o->threads, "Threads for the similarity GEMMs and FAISS (0 = all cores)")->capture_default_str();
   app.add_option("--stats-json", o->stats_json, "Also write the statistics as JSON here");
   app.add_flag("--quiet", o->quiet, "No progress on stderr");
   return [o] { return run_pairs(*o); };
