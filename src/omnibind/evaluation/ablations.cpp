@@ -31,9 +31,12 @@ EvalTable run_ablations(const training::EmbeddingPool& pool, const EvalSet& eval
     say("training: " + name);
     auto model = train_model(pool, tuples, cfg, train);
     table.rows.push_back(evaluate_model_row(eval, table.tasks, model, Routing::Learned, name, "ablation"));
+    return model;
   };
   const std::string K = std::to_string(config.heads_per_space);
-  add("full: " + K + " heads, L_align + L_dec, retrieved tuples", retrieved, config, options.train);
+  auto full = add("full: " + K + " heads, L_align + L_dec, retrieved tuples", retrieved, config, options.train);
+  // What the routers buy: the same trained heads with equal weights over the slots.
+  table.rows.push_back(evaluate_model_row(eval, table.tasks, full, Routing::Uniform, "full model, uniform routing", "ablation"));
   binding::BindingConfig one = config;
   one.heads_per_space = 1;
   add("1 head per space", retrieved, one, options.train);
@@ -47,6 +50,11 @@ EvalTable run_ablations(const training::EmbeddingPool& pool, const EvalSet& eval
   agg.temperature = options.aggregate_temperature;
   add("softmax-aggregated pseudo embeddings (top-" + std::to_string(agg.topk) + ")", training::mine_tuples(pool, agg),
       config, options.train);
+  if (options.train.decoupling && options.train.decoupling_margin < 1.0) {
+    training::TrainOptions plain = options.train;
+    plain.decoupling_margin = 1.0;
+    add("L_dec as plain cross-entropy (no margin)", retrieved, config, plain);
+  }
   table.notes.push_back("Every variant: same pools, seed and training options; only the named part changes.");
   return table;
 }

@@ -1,9 +1,12 @@
 // Ablations of the binding method (issue 3 item 5), each a full training run through the training layer's
-// in-process entry points, evaluated on the same evaluation set with learned routing:
+// in-process entry points, evaluated on the same evaluation set with learned routing (and the full model once more with uniform routing):
 //   full            K heads per space, L_align + L_dec, retrieved tuples (the method)
+//   uniform         the full model's heads with uniform routing (what the routers buy)
 //   1 head          heads_per_space = 1
 //   L_align only    no language representation decoupling (TrainOptions::decoupling = false)
 //   aggregated      softmax-aggregated pseudo embeddings over the top-k (FreeBind/C-MCR) instead of retrieved items
+//   plain L_dec     L_dec as an unclipped cross-entropy (TrainOptions::decoupling_margin = 1; only when the
+//                   options use a margin below 1)
 // One table (eval_table.h); the composite metric and per-task numbers say what each part buys.
 #pragma once
 #include <functional>
