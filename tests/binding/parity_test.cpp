@@ -1,4 +1,5 @@
 // Parity with the reference OmniBind router/projector code (fixture: ../shared/fixtures/omnibind_router_mini).
+#include <cstdio>
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -79,7 +80,8 @@ TEST_P(PresetParity, Bf16StaysCloseToFp32) {
   for (auto& m : fp32.modalities()) {
     auto in = inputs_of(inputs, m);
     double cos = (fp32.embed(m, in) * bf16.embed(m, in)).sum(1).min().item<double>();
-    EXPECT_GE(cos, 0.999) << m;
+    std::printf("%s %s: min cosine bf16 vs fp32 %.6f\n", GetParam().c_str(), m.c_str(), cos);
+    EXPECT_GE(cos, 0.9995) << m;  // issue 2's bound
   }
 }
 
