@@ -2,6 +2,7 @@
 // layout model bundles store so that opening a head is an mmap, not a folding pass.
 #include <ATen/ATen.h>
 
+#include "omnibind/binding/model_widths.h"
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/common/error.h"
 #include "omnibind/tensor_io/torch_bridge.h"
@@ -88,25 +89,11 @@ OmniBindModel OmniBindModel::load_folded(const tensor_io::StateDict& sd, Binding
     m.spaces_.emplace(name, precision == Precision::BF16 ? p.with_weight_dtype(at::kBFloat16) : p);
   }
   m.input_dims_[config.backbone] = m.unified_dim_;
-  for (auto& e : config.experts) {
-    auto it = m.input_dims_.find(e.name);
-    if (e.dim > 0 && it != m.input_dims_.end())
-      require(e.dim == it->second, src + ": config declares " + e.name + " dim " + std::to_string(e.dim) +
-                                       " but the folded heads take " + std::to_string(it->second));
-  }
+  check_declared_widths(config, m.input_dims_, src, "the folded heads");
   for (auto& modality : all_modalities()) {
     auto slots = config.slots(modality);
     if (slots.empty()) continue;
-    int64_t in = 0;
-    for (auto& n : config.router_inputs.at(modality)) {
-      auto it = m.input_dims_.find(n);
-      if (it == m.input_dims_.end()) {
-        const ExpertSpec* e = config.find(n);
-        require(e && e->dim > 0, src + ": router input '" + n + "' for " + modality + " has no known width; set its dim");
-        it = m.input_dims_.emplace(n, e->dim).first;
-      }
-      in += it->second;
-    }
+    const int64_t in = router_input_width(config, modality, m.input_dims_, src);
     const std::string p = "router." + modality + ".";
     require(sd.contains(p + "l0.weight"), src + ": missing folded tensor '" + p + "l0.weight' (router for " + modality + ")");
     Router r;

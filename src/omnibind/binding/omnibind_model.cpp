@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "omnibind/binding/model_widths.h"
 #include "omnibind/common/error.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 
@@ -127,12 +128,7 @@ OmniBindModel OmniBindModel::load(const tensor_io::StateDict& sd, BindingConfig 
   }
   m.input_dims_[config.backbone] = m.unified_dim_;
   // Declared widths (custom configs) must agree with the checkpoint.
-  for (auto& e : config.experts) {
-    auto it = m.input_dims_.find(e.name);
-    if (e.dim > 0 && it != m.input_dims_.end())
-      require(e.dim == it->second, src + ": config declares " + e.name + " dim " + std::to_string(e.dim) +
-                                       " but the checkpoint's heads take " + std::to_string(it->second));
-  }
+  check_declared_widths(config, m.input_dims_, src, "the checkpoint's heads");
 
   for (auto& modality : all_modalities()) {
     auto slots = config.slots(modality);
@@ -143,17 +139,7 @@ OmniBindModel OmniBindModel::load(const tensor_io::StateDict& sd, BindingConfig 
     require(r.outputs() == static_cast<int64_t>(slots.size()),
             src + ": '" + prefix + "6.weight' routes over " + std::to_string(r.outputs()) + " slots but '" + config.name +
                 "' has " + std::to_string(slots.size()) + " for " + modality + looks_like(summary));
-    int64_t in = 0;
-    for (auto& n : config.router_inputs.at(modality)) {
-      auto it = m.input_dims_.find(n);
-      if (it == m.input_dims_.end()) {
-        // A router input that is not projected (only possible in custom configs): width from the config.
-        const ExpertSpec* e = config.find(n);
-        require(e && e->dim > 0, src + ": router input '" + n + "' for " + modality + " has no known width; set its dim");
-        it = m.input_dims_.emplace(n, e->dim).first;
-      }
-      in += it->second;
-    }
+    const int64_t in = router_input_width(config, modality, m.input_dims_, src);
     require(r.in_dim() == in, src + ": '" + prefix + "0.weight' takes " + std::to_string(r.in_dim()) + " inputs but the " +
                                   modality + " router inputs of '" + config.name + "' give " + std::to_string(in) +
                                   looks_like(summary));
