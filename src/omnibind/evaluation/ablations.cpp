@@ -3,16 +3,12 @@
 #include <ATen/ATen.h>
 
 #include "omnibind/evaluation/evaluate_binding.h"
-#include "omnibind/tensor_io/torch_bridge.h"
 
 namespace omnibind::evaluation {
 
 binding::OmniBindModel train_model(const training::EmbeddingPool& pool, const training::TupleSet& tuples,
                                    const binding::BindingConfig& config, const training::TrainOptions& options) {
-  auto state = training::train_binding(pool, tuples, config, options);
-  tensor_io::StateDict sd("trained in process");
-  for (auto& [name, t] : state) sd.add(name, tensor_io::from_tensor(t.contiguous()));
-  return binding::OmniBindModel::load(sd, config);
+  return training::load_trained_model(training::train_binding(pool, tuples, config, options), config);
 }
 
 EvalTable run_ablations(const training::EmbeddingPool& pool, const EvalSet& eval, const binding::BindingConfig& config,

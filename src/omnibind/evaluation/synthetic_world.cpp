@@ -1,5 +1,7 @@
 #include "omnibind/evaluation/synthetic_world.h"
 
+#include "omnibind/binding/every_expert_config.h"
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -133,21 +135,10 @@ SyntheticWorld make_synthetic_world(const SyntheticWorldOptions& options) {
 }
 
 binding::BindingConfig SyntheticWorld::binding_config(int64_t heads, int64_t hidden) const {
-  binding::BindingConfig c;
-  c.name = "synthetic";
-  for (auto& e : options.experts) c.experts.push_back({e.name, e.modalities, e.dim, {}});
-  c.backbone = options.backbone;
-  c.backbone_in_output = true;
-  c.heads_per_space = heads;
-  c.projector_hidden = hidden;
-  c.router_hidden = {32, 16};
-  c.text_temperature = 10.0;
+  std::vector<binding::ExpertSpec> experts;
+  for (auto& e : options.experts) experts.push_back({e.name, e.modalities, e.dim, {}});
   // Routers read every expert that embeds the modality (text: all text experts).
-  for (auto& m : binding::all_modalities())
-    for (auto& e : options.experts)
-      if (std::find(e.modalities.begin(), e.modalities.end(), m) != e.modalities.end()) c.router_inputs[m].push_back(e.name);
-  c.validate();
-  return c;
+  return binding::every_expert_config("synthetic", std::move(experts), options.backbone, heads, hidden, {32, 16});
 }
 
 }  // namespace omnibind::evaluation

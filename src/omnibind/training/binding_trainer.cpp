@@ -292,13 +292,11 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   }
   // The frozen projectors, through the inference model (exactly what users will run).
   auto projector_model = [&]() {
-    tensor_io::StateDict sd("trained projectors");
     NamedTensors all;
     for (const auto& [n, t] : state.tensors)
       if (n.rfind("projs.", 0) == 0 || n.rfind("ib_projs.", 0) == 0) all.emplace_back(n, t);
     for (auto& [m, r] : routers) append_module(all, binding::router_prefix(m), *r);
-    for (auto& [n, t] : all) sd.add(n, tensor_io::from_tensor(t.contiguous()));
-    return binding::OmniBindModel::load(sd, config, binding::Precision::FP32);
+    return load_trained_model(all, config);
   };
   const binding::OmniBindModel frozen = projector_model();
   // Family of each text slot (0 audio, 1 image, 2 point): the non-text modalities its expert covers.
@@ -418,6 +416,12 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   for (int64_t k = 0; k < K; ++k) take("ib_projs." + std::to_string(k) + ".");
   for (const auto& m : binding::all_modalities()) take(binding::router_prefix(m));
   return out;
+}
+
+binding::OmniBindModel load_trained_model(const NamedTensors& state, const binding::BindingConfig& config) {
+  tensor_io::StateDict sd("trained in process");
+  for (const auto& [name, t] : state) sd.add(name, tensor_io::from_tensor(t.contiguous()));
+  return binding::OmniBindModel::load(sd, config, binding::Precision::FP32);
 }
 
 void write_binding_checkpoint(const fs::path& path, const NamedTensors& state, const BindingConfig& config) {

@@ -19,6 +19,10 @@
 #include "omnibind/training/embedding_pool.h"
 #include "omnibind/training/tuple_mining.h"
 
+namespace omnibind::binding {
+class OmniBindModel;
+}
+
 namespace omnibind::training {
 
 struct TrainProgress {
@@ -53,6 +57,10 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 // dict (float32). InputError when the pool lacks an expert the config names, dims disagree, etc.
 NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, const binding::BindingConfig& config,
                            const TrainOptions& options);
+
+// The inference model of a state dict fresh from train_binding (float32, no copy of the tensors): what
+// users will run, for evaluating right after training.
+binding::OmniBindModel load_trained_model(const NamedTensors& state, const binding::BindingConfig& config);
 
 // Writes the state dict with the binding config in the metadata (`binding_config`), as
 // safetensors or .pt by extension, atomically.

@@ -1,27 +1,17 @@
 #include "omnibind/apps/demo/demo_binding.h"
 
+#include "omnibind/binding/every_expert_config.h"
 #include "omnibind/evaluation/evaluate_binding.h"
-#include "omnibind/tensor_io/raw_tensor.h"
-#include "omnibind/tensor_io/torch_bridge.h"
 #include "omnibind/training/binding_trainer.h"
 #include "omnibind/training/tuple_mining.h"
 
 namespace omnibind::apps {
 
 binding::BindingConfig demo_binding_config(const std::vector<DemoSpace>& spaces, const DemoScale& scale) {
-  binding::BindingConfig c;
-  c.name = "demo";
-  for (const auto& s : spaces) c.experts.push_back({s.expert.key, s.expert.modalities, s.expert.config.dim, {}});
-  c.backbone = spaces.front().expert.key;
-  c.backbone_in_output = true;  // the backbone's own embedding is a slot of the modalities it covers
-  c.heads_per_space = scale.heads;
-  c.projector_hidden = scale.projector_hidden;
-  c.router_hidden = {64, 32};
-  for (const auto& m : binding::all_modalities())
-    for (const auto& s : spaces)
-      if (s.expert.covers(m)) c.router_inputs[m].push_back(s.expert.key);
-  c.validate();
-  return c;
+  std::vector<binding::ExpertSpec> experts;
+  for (const auto& s : spaces) experts.push_back({s.expert.key, s.expert.modalities, s.expert.config.dim, {}});
+  return binding::every_expert_config("demo", std::move(experts), spaces.front().expert.key, scale.heads,
+                                      scale.projector_hidden, {64, 32});
 }
 
 DemoBinding bind_demo_spaces(const std::filesystem::path& train_pool, const std::filesystem::path& heads_path,
@@ -48,9 +38,7 @@ DemoBinding bind_demo_spaces(const std::filesystem::path& train_pool, const std:
   };
   auto state = training::train_binding(pool, tuples, config, train);
   training::write_binding_checkpoint(heads_path, state, config);
-  tensor_io::StateDict sd(heads_path.string());
-  for (auto& [name, t] : state) sd.add(name, tensor_io::from_tensor(t.contiguous()));
-  out.model = std::make_shared<binding::OmniBindModel>(binding::OmniBindModel::load(sd, config));
+  out.model = std::make_shared<binding::OmniBindModel>(training::load_trained_model(state, config));
   return out;
 }
 

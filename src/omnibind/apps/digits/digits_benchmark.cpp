@@ -8,6 +8,7 @@
 #include <map>
 
 #include "omnibind/binding/binding_config.h"
+#include "omnibind/binding/every_expert_config.h"
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/common/error.h"
 #include "omnibind/evaluation/eval_set.h"
@@ -17,8 +18,6 @@
 #include "omnibind/experts/zoo/zoo_model.h"
 #include "omnibind/media/audio.h"
 #include "omnibind/media/idx_reader.h"
-#include "omnibind/tensor_io/raw_tensor.h"
-#include "omnibind/tensor_io/torch_bridge.h"
 #include "omnibind/training/binding_trainer.h"
 #include "omnibind/training/embedding_pool.h"
 #include "omnibind/training/tuple_mining.h"
@@ -319,18 +318,9 @@ DigitsResult run_digits_benchmark(const DigitsOptions& o) {
   lap("embed_pools");
 
   // ---- binding: pseudo tuples from the unpaired pool, heads + routers ----
-  binding::BindingConfig config;
-  config.name = "digits";
-  for (const auto* e : experts) config.experts.push_back({e->config.key, e->config.modalities(), e->config.dim, {}});
-  config.backbone = "IT";
-  config.backbone_in_output = true;
-  config.heads_per_space = z.heads;
-  config.projector_hidden = z.projector_hidden;
-  config.router_hidden = {64, 32};
-  for (const std::string m : {"audio", "image", "text"})
-    for (const auto* e : experts)
-      if (e->config.has(m)) config.router_inputs[m].push_back(e->config.key);
-  config.validate();
+  std::vector<binding::ExpertSpec> specs;
+  for (const auto* e : experts) specs.push_back({e->config.key, e->config.modalities(), e->config.dim, {}});
+  const auto config = binding::every_expert_config("digits", std::move(specs), "IT", z.heads, z.projector_hidden, {64, 32});
   auto pool = training::EmbeddingPool::open(pool_dir);
   training::check_pool_against_config(pool, config);
   training::MiningOptions mining;
@@ -353,9 +343,7 @@ DigitsResult run_digits_benchmark(const DigitsOptions& o) {
   const auto state = training::train_binding(pool, tuples, config, bt);
   const fs::path heads = o.out_dir / "heads.safetensors";
   training::write_binding_checkpoint(heads, state, config);
-  tensor_io::StateDict sd(heads.string());
-  for (const auto& [name, t] : state) sd.add(name, tensor_io::from_tensor(t.contiguous()));
-  const auto model = binding::OmniBindModel::load(sd, config);
+  const auto model = training::load_trained_model(state, config);
   lap("train_binding");
 
   // ---- held-out evaluation set ----
