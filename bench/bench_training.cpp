@@ -22,7 +22,7 @@
 #include <functional>
 #include <string>
 
-#include "omnibind/training/compute_threads.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 namespace {
 using clk = std::chrono::steady_clock;
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     else if (k == "--slots") slots = v;
     else { std::fprintf(stderr, "bench_training: unknown option %s\n", k.c_str()); return 2; }
   }
-  const int used = omnibind::training::set_compute_threads(threads);
+  const int used = omnibind::tensor_io::set_compute_threads(threads);
   at::manual_seed(1);
   at::Tensor x = unit(at::randn({B, d})), y = unit(at::randn({B, D}));
 

@@ -22,6 +22,7 @@
 #include "omnibind/experts/expert.h"
 #include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/tensor_io/torch_bridge.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::cli {
 namespace {
@@ -185,7 +186,7 @@ int run_embed(const EmbedArgs& a) {
   }
   require(!items.empty(), "no inputs (give files, directories, @list.txt or --text)");
 
-  if (a.options.threads > 0) at::set_num_threads(a.options.threads);
+  if (a.options.threads > 0) tensor_io::set_compute_threads(a.options.threads);
   if (!a.model.empty()) return run_bundle_embed(a, m, items, sources);
   auto expert = experts::create_expert(a.expert, a.options);
   require(expert->covers(m), "expert '" + a.expert + "' does not embed " + a.modality);

@@ -14,6 +14,7 @@
 #include "omnibind/tensor_io/checkpoint.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::cli {
 namespace {
@@ -52,9 +53,9 @@ int run_fuse(const FuseOptions& o) {
   // libtorch's (OpenMP) threads - on this Debian build those default to 1, so give it every core.
   // Measured in docs/PERFORMANCE.md: bf16 2 threads 1.6-2x its 1-thread rate; fp32 is best at 1.
   if (o.threads > 0)
-    at::set_num_threads(o.threads);
+    tensor_io::set_compute_threads(o.threads);
   else if (precision == binding::Precision::BF16)
-    at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    tensor_io::set_compute_threads(0);  // every core
   auto weights = tensor_io::load_checkpoint(o.head, {o.select});
   auto model = binding::OmniBindModel::load(weights, config, precision);
 

@@ -7,7 +7,7 @@
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
-#include "omnibind/training/compute_threads.h"
+#include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/training/tuple_mining.h"
 
 namespace omnibind::cli {
@@ -38,7 +38,7 @@ void print_stats(const nlohmann::json& stats) {
 
 int run_pairs(const PairsOptions& o) {
   require(o.threads >= 0, "--threads must be 0 (all cores) or a positive count");
-  training::set_compute_threads(o.threads);
+  tensor_io::set_compute_threads(o.threads);
   auto pool = training::EmbeddingPool::open(o.pools);
   nlohmann::json stats;
   auto progress = [&](const std::string& stage, double f) {

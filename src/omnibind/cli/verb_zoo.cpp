@@ -17,6 +17,7 @@
 #include "omnibind/experts/zoo/zoo_expert.h"
 #include "omnibind/training/zoo/zoo_pairs_file.h"
 #include "omnibind/training/zoo/zoo_trainer.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::cli {
 namespace {
@@ -72,7 +73,7 @@ int run_train(const ZooTrainArgs& a, bool dim_given) {
     std::error_code ec;
     require(dir.empty() || std::filesystem::is_directory(dir, ec), "--out: no such directory " + dir.string());
   }
-  if (a.threads > 0) at::set_num_threads(a.threads);
+  if (a.threads > 0) tensor_io::set_compute_threads(a.threads);
 
   const auto listing = tz::read_zoo_pairs(a.pairs, modalities);
   std::fprintf(stderr, "zoo train %s: %zu items (%s) from %s\n", a.key.c_str(), listing.items.size(), a.modalities.c_str(),

@@ -21,6 +21,7 @@
 #include "omnibind/common/error.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::training {
 namespace fs = std::filesystem;
@@ -171,8 +172,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   for (auto& e : config.experts) e.dim = pool.dim(e.name);
   if (tuples.size() < 2) throw InputError("training needs at least 2 tuples, got " + std::to_string(tuples.size()));
   if (o.batch < 2) throw InputError("--batch must be at least 2");
-  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
+  tensor_io::set_compute_threads(o.threads);  // libtorch, FAISS and OpenBLAS pools; <= 0 = every core
 
   const ExpertSpec& backbone = *config.find(config.backbone);
   const int64_t D = backbone.dim, H = config.projector_hidden, K = config.heads_per_space;

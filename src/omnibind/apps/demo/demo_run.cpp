@@ -18,6 +18,7 @@
 #include "omnibind/common/error.h"
 #include "omnibind/evaluation/eval_set.h"
 #include "omnibind/pipeline/model_bundle.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::apps {
 namespace fs = std::filesystem;
@@ -48,7 +49,7 @@ DemoResult run_demo(const DemoOptions& o) {
   const fs::path out = fs::absolute(o.out);
   prepare_out_dir(out);
   const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
+  tensor_io::set_compute_threads(threads);
 
   const auto start = Clock::now();
   auto stage_start = start;

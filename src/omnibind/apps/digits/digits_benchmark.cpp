@@ -22,6 +22,7 @@
 #include "omnibind/training/embedding_pool.h"
 #include "omnibind/training/tuple_mining.h"
 #include "omnibind/training/zoo/zoo_trainer.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::apps {
 namespace zoo = experts::zoo;
@@ -163,7 +164,7 @@ DigitsResult run_digits_benchmark(const DigitsOptions& o) {
   require(z.at_first > z.test_last && z.ait_first > z.at_last && z.ait_last <= 49 && z.at_first <= z.at_last &&
               z.ait_first <= z.ait_last && z.test_last >= 0,
           "digits: FSDD recording ranges must be disjoint, in order, within 0-49");
-  if (o.threads > 0) at::set_num_threads(o.threads);
+  if (o.threads > 0) tensor_io::set_compute_threads(o.threads);
   at::manual_seed(o.seed);
   fs::create_directories(o.out_dir);
 

@@ -11,6 +11,7 @@
 #include "omnibind/tensor_io/safetensors.h"
 #if __has_include("omnibind/tensor_io/checkpoint.h")
 #include "omnibind/tensor_io/checkpoint.h"
+#include "omnibind/tensor_io/compute_threads.h"
 #define OMNIBIND_UNI3D_HAVE_CHECKPOINT 1
 #endif
 
@@ -76,7 +77,7 @@ Uni3dExpert::Uni3dExpert(const ExpertOptions& options) {
   if (options.precision == "fp32" || options.precision.empty()) dtype = at::kFloat;
   else if (options.precision == "bf16") dtype = at::kBFloat16;
   else throw InputError("uni3d: unknown precision '" + options.precision + "' (expected fp32 or bf16)");
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  if (options.threads > 0) tensor_io::set_compute_threads(options.threads);
   tensor_io::StateDict sd = open_uni3d_weights(options.weights);
   model_ = std::make_unique<Uni3dModel>(Uni3dModel::load(sd, config, dtype));
 }

@@ -14,6 +14,7 @@
 #include "omnibind/media/point_cloud.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::experts::zoo {
 
@@ -47,7 +48,7 @@ void write_zoo_file(const std::string& path, const ZooConfig& config, const ZooW
 ZooExpert::ZooExpert(const ExpertOptions& options) {
   require(options.precision.empty() || options.precision == "fp32",
           "zoo experts run in fp32 (got --precision " + options.precision + ")");
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  if (options.threads > 0) tensor_io::set_compute_threads(options.threads);
   ZooFile f = read_zoo_file(options.weights);
   weights_ = std::move(f.weights);
   model_ = ZooModel::bind(f.config, weights_, options.weights);

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "omnibind/common/error.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::training::zoo {
 namespace {
@@ -49,7 +50,7 @@ experts::zoo::ZooWeights train_zoo_expert(const experts::zoo::ZooConfig& config,
   }
   at::Tensor groups = data.group.defined() ? data.group.to(at::kLong) : at::arange(n, at::kLong);
   require(groups.numel() == n, "zoo train: group must have one id per item");
-  if (o.threads > 0) at::set_num_threads(o.threads);
+  if (o.threads > 0) tensor_io::set_compute_threads(o.threads);
 
   ZooWeights weights = init_zoo_weights(config, o.seed);
   std::vector<at::Tensor> params;

@@ -1,4 +1,4 @@
-#include "omnibind/training/compute_threads.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 #include <ATen/Parallel.h>
 
@@ -8,7 +8,7 @@
 // OpenBLAS's setter, resolved at run time from the libopenblas libtorch loads; absent with another BLAS.
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
-namespace omnibind::training {
+namespace omnibind::tensor_io {
 
 int set_compute_threads(int threads) {
   const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -17,4 +17,4 @@ int set_compute_threads(int threads) {
   return n;
 }
 
-}  // namespace omnibind::training
+}  // namespace omnibind::tensor_io
