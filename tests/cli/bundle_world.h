@@ -91,45 +91,7 @@ inline std::vector<std::string> text_args() {
   return v;
 }
 
-// `omnibind ARGS... --port 0` as a child process; port read from its first stdout line ("...127.0.0.1:PORT").
-struct ServeChild {
-  pid_t pid = -1;
-  int port = 0;
-  explicit ServeChild(std::vector<std::string> args) {
-    args.insert(args.begin(), "serve");
-    args.insert(args.end(), {"--port", "0"});
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    pid = ::fork();
-    if (pid == 0) {
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      std::string bin = OMNIBIND_BINARY;
-      std::vector<char*> argv = {bin.data()};
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    std::string line;
-    char ch;
-    while (::read(fds[0], &ch, 1) == 1 && ch != '\n') line += ch;
-    ::close(fds[0]);
-    auto p = line.find("127.0.0.1:");
-    if (p != std::string::npos) port = std::atoi(line.c_str() + p + 10);
-  }
-  // SIGTERM and wait; true when it exited cleanly with status 0.
-  bool stop() {
-    if (pid <= 0) return false;
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    pid = -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  }
-  ~ServeChild() { stop(); }
-};
+using testkit::ServeChild;  // tests/testing/test_support.h
 
 // Builds an index of the corpus texts embedded with a converted bundle: returns {bundle, index dir}.
 inline std::pair<std::string, std::string> text_index(const World& w, const std::string& tag) {

@@ -18,34 +18,6 @@
 using json = nlohmann::json;
 
 namespace {
-struct Child {
-  pid_t pid = -1;
-  int port = 0;
-};
-
-// Starts `omnibind serve --index DIR --port 0` and reads the port from its first stdout line.
-Child start_server(const std::string& dir) {
-  int fds[2];
-  if (::pipe(fds) != 0) return {};
-  Child c;
-  c.pid = ::fork();
-  if (c.pid == 0) {
-    ::dup2(fds[1], 1);
-    ::close(fds[0]);
-    std::string bin = OMNIBIND_BINARY;
-    ::execl(bin.c_str(), bin.c_str(), "serve", "--index", dir.c_str(), "--port", "0", "--threads", "4", (char*)nullptr);
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  std::string line;
-  char ch;
-  while (::read(fds[0], &ch, 1) == 1 && ch != '\n') line += ch;
-  ::close(fds[0]);
-  auto p = line.find("127.0.0.1:");
-  if (p != std::string::npos) c.port = std::atoi(line.c_str() + p + 10);
-  return c;
-}
-
 std::vector<float> random_vector(std::mt19937& rng) {
   std::normal_distribution<float> g;
   std::vector<float> v(32);
@@ -61,7 +33,7 @@ TEST(ServerRestart, KilledDuringWritesLosesNothingCommitted) {
   std::mutex mu;
   std::vector<std::pair<int64_t, std::vector<float>>> acked;
   for (int cycle = 0; cycle < 3; ++cycle) {
-    Child srv = start_server(dir);
+    omnibind::testkit::ServeChild srv({"--index", dir, "--threads", "4"});
     ASSERT_GT(srv.port, 0) << "server did not start";
     std::atomic<bool> stop{false};
     std::atomic<int> acks{0};
@@ -85,14 +57,12 @@ TEST(ServerRestart, KilledDuringWritesLosesNothingCommitted) {
       });
     }
     while (acks < 30) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    ::kill(srv.pid, SIGKILL);  // mid-stream: requests are in flight
-    int status;
-    ::waitpid(srv.pid, &status, 0);
+    srv.stop(SIGKILL);  // mid-stream: requests are in flight
     stop = true;
     for (auto& t : writers) t.join();
 
     // Restart and check every acknowledged item.
-    Child again = start_server(dir);
+    omnibind::testkit::ServeChild again({"--index", dir, "--threads", "4"});
     ASSERT_GT(again.port, 0) << "server did not restart after SIGKILL";
     httplib::Client c("127.0.0.1", again.port);
     auto health = c.Get("/health");
@@ -105,9 +75,7 @@ TEST(ServerRestart, KilledDuringWritesLosesNothingCommitted) {
       ASSERT_EQ(res->status, 200) << res->body;
       EXPECT_EQ(json::parse(res->body)["results"][0]["id"], id);
     }
-    ::kill(again.pid, SIGTERM);  // graceful stop
-    ::waitpid(again.pid, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_TRUE(again.stop(SIGTERM)) << "graceful stop did not exit 0";
   }
   EXPECT_GE(acked.size(), 90u);
 }

@@ -1,6 +1,7 @@
 #include "testing/test_support.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,5 +80,41 @@ CliResult run_cli(const std::vector<std::string>& args) {
   r.err = slurp(err_path);
   return r;
 }
+
+ServeChild::ServeChild(std::vector<std::string> args) {
+  args.insert(args.begin(), "serve");
+  args.insert(args.end(), {"--port", "0"});
+  int fds[2];
+  if (::pipe(fds) != 0) return;
+  pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::close(fds[0]);
+    std::string bin = OMNIBIND_BINARY;
+    std::vector<char*> argv = {bin.data()};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  std::string line;
+  char ch;
+  while (::read(fds[0], &ch, 1) == 1 && ch != '\n') line += ch;
+  ::close(fds[0]);
+  auto p = line.find("127.0.0.1:");
+  if (p != std::string::npos) port = std::atoi(line.c_str() + p + 10);
+}
+
+bool ServeChild::stop(int signal) {
+  if (pid <= 0) return false;
+  ::kill(pid, signal);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  pid = -1;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+ServeChild::~ServeChild() { stop(); }
 
 }  // namespace omnibind::testkit

@@ -24,6 +24,19 @@ struct CliResult {
 // Runs build/omnibind with the given arguments (no shell), capturing stdout and stderr.
 CliResult run_cli(const std::vector<std::string>& args);
 
+// `omnibind serve ARGS... --port 0` as a child process; the port is read from its first stdout line
+// ("...127.0.0.1:PORT"), so port is 0 when the server did not start. The destructor stops it.
+struct ServeChild {
+  int pid = -1;
+  int port = 0;
+  explicit ServeChild(std::vector<std::string> args);
+  ~ServeChild();
+  ServeChild(const ServeChild&) = delete;
+  ServeChild& operator=(const ServeChild&) = delete;
+  // Sends `signal` (SIGTERM = graceful) and waits; true when the child exited with status 0.
+  bool stop(int signal = 15);
+};
+
 }  // namespace omnibind::testkit
 
 // Skips the current test, printing SKIPPED with the reason, when ../shared is absent.
