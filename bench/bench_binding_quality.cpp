@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/evaluation/ablations.h"
 #include "omnibind/evaluation/evaluate_binding.h"
@@ -24,6 +25,7 @@ using namespace omnibind::evaluation;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   SyntheticWorldOptions o;
   o.train_rows = 20000;
   o.eval_tuples = 2000;

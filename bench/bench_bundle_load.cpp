@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/pipeline/random_heads.h"
@@ -33,6 +34,7 @@ const std::map<std::string, int64_t> kDims = {
 }  // namespace
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   int repeat = 3;
   fs::path base = fs::temp_directory_path();
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <string>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/tensor_io/checkpoint.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 
@@ -31,6 +32,7 @@ std::string run(const std::string& cmd) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   int mb = 256, repeat = 5;
   bool baseline = true;
   for (int i = 1; i < argc; ++i) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/tensor_io/checkpoint.h"
 #include "omnibind/tensor_io/torch_bridge.h"
@@ -119,6 +120,7 @@ nlohmann::json run_reference(const std::string& python, int iters) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   int iters = 3;
   bool skip_load = false;
   int threads = 0;  // 0 = libtorch's default

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/media/audio.h"
 #include "omnibind/media/image.h"
 #include "omnibind/preprocess/imagebind_audio.h"
@@ -70,6 +71,7 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   int repeat = 5;
   std::string shared = OMNIBIND_SHARED_DIR, python = "/usr/bin/python3";
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -14,12 +14,14 @@
 #include <cstring>
 #include <string>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/experts/imagebind/imagebind_model.h"
 #include "omnibind/experts/imagebind/weight_source.h"
 
 using namespace omnibind::experts::imagebind;
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   std::string tower = "all", precision = "all";
   int threads = 2, warmup = 0, iters = 1;
   for (int i = 1; i + 1 < argc; i += 2) {

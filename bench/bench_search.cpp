@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/retrieval/vector_index.h"
 
 using namespace omnibind;
@@ -88,6 +89,7 @@ nlohmann::json timing_json(const Timing& t) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   int64_t n = 1000000, d = 1536, nq = 500, k = 10, chunk = 250000;
   int nprobe = 16, threads = 0;
   std::string types = "Flat;IVF1024,Flat";

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/retrieval/query_embedder.h"
 #include "omnibind/retrieval/vector_index.h"
 #include "omnibind/serving/server.h"
@@ -48,6 +49,7 @@ json summary(std::vector<double> lat_ms, double wall_s, int64_t errors) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   int clients = 8, requests = 500, server_threads = 8;
   int64_t n = 20000, d = 256;
   std::string model, texts_arg = "a dog barking;rain on a roof;a red car;birds singing;a violin";

@@ -22,6 +22,7 @@
 #include <functional>
 #include <string>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/tensor_io/compute_threads.h"
 
 namespace {
@@ -44,6 +45,7 @@ at::Tensor info_nce(const at::Tensor& a, const at::Tensor& b) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   int64_t d = 1024, H = 2048, D = 1024, B = 256, router_in = 3072, slots = 4;
   int steps = 30, threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {

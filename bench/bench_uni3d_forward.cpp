@@ -2,8 +2,10 @@
 // depths, extrapolated to the real 40 blocks (time = rest + 40 x per-block), against a from-scratch
 // PyTorch module of the same shapes (bench/python/uni3d_forward.py) run in the same invocation.
 // Full depth is not instantiated: 40 blocks are ~4 GB of fp32 weights per process.
-// Times are process CPU seconds, one compute thread by default on both sides.
-//   bench_uni3d_forward [--threads N] [--depths 1,3] [--no-baseline] [--no-bf16]
+// Times are wall seconds with every compute pool pinned to --threads (libtorch/oneDNN and OpenBLAS;
+// process CPU time counted OpenBLAS's spinning idle workers as work). The PyTorch module runs twice:
+// with glibc's default heap, and with the heap settings omnibind uses (common/process_memory.h).
+//   bench_uni3d_forward [--threads N] [--depths 1,3] [--no-baseline] [--no-bf16] [--no-fp32]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
@@ -14,7 +16,9 @@
 #include <iostream>
 #include <string>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/experts/uni3d/uni3d_model.h"
+#include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 
 using namespace omnibind;
@@ -22,12 +26,8 @@ using namespace omnibind::experts::uni3d;
 
 namespace {
 
-// Process CPU time: the machine is shared, wall time swings with other users' load; with one
-// compute thread on both sides CPU time measures the work.
-double cpu_seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+double wall_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 tensor_io::StateDict random_giant(const Uni3dConfig& c) {
@@ -88,15 +88,19 @@ double seconds_per_cloud(int64_t depth, at::ScalarType dtype, int reps) {
   m.forward(feats, centers);  // warm-up
   double best = 1e30;
   for (int r = 0; r < reps; ++r) {
-    const double t0 = cpu_seconds();
+    const double t0 = wall_seconds();
     m.forward(feats, centers);
-    best = std::min(best, cpu_seconds() - t0);
+    best = std::min(best, wall_seconds() - t0);
   }
   return best;
 }
 
-nlohmann::json python(int64_t depth, const std::string& dtype, int threads, int reps) {
-  std::string cmd = "/usr/bin/python3 " + std::string(OMNIBIND_SOURCE_DIR) + "/bench/python/uni3d_forward.py " +
+// The heap settings of common::keep_freed_memory_in_process, for the baseline's "same heap" run.
+constexpr const char* kSameHeap = "GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647 ";
+
+nlohmann::json python(int64_t depth, const std::string& dtype, int threads, int reps, bool same_heap) {
+  std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(threads) + " OMP_NUM_THREADS=" + std::to_string(threads) + " " +
+                    (same_heap ? kSameHeap : "") + "/usr/bin/python3 " + std::string(OMNIBIND_SOURCE_DIR) + "/bench/python/uni3d_forward.py " +
                     std::to_string(depth) + " " + dtype + " " + std::to_string(threads) + " " + std::to_string(reps) +
                     " 2>/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
@@ -115,18 +119,19 @@ nlohmann::json python(int64_t depth, const std::string& dtype, int threads, int 
 }  // namespace
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   int threads = 1, reps = 2;
   int64_t d1 = 1, d2 = 3;
-  bool baseline = true, bf16 = true;
+  bool baseline = true, bf16 = true, fp32 = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (a == "--depths" && i + 1 < argc) std::sscanf(argv[++i], "%ld,%ld", &d1, &d2);
     else if (a == "--no-baseline") baseline = false;
     else if (a == "--no-bf16") bf16 = false;
+    else if (a == "--no-fp32") fp32 = false;
   }
-  if (threads > 0) at::set_num_threads(threads);
-  threads = at::get_num_threads();
+  threads = tensor_io::set_compute_threads(threads);
   nlohmann::json out = {{"bench", "uni3d_forward"}, {"shape", "Uni3D-giant: width 1408, 16 heads, MLP 6144, 512x64 groups, embed 1024"},
                         {"threads", threads}, {"depths", {d1, d2}}, {"full_depth", 40}, {"repeats", reps}, {"stat", "best"}};
   auto extrapolate = [&](double t1, double t2) {
@@ -135,18 +140,20 @@ int main(int argc, char** argv) {
                           {"giant_40_blocks_s_per_cloud", t1 + block * (40 - d1)},
                           {"giant_clouds_per_s", 1.0 / (t1 + block * (40 - d1))}};
   };
-  std::vector<std::pair<std::string, at::ScalarType>> kinds = {{"fp32", at::kFloat}};
+  std::vector<std::pair<std::string, at::ScalarType>> kinds;
+  if (fp32) kinds.push_back({"fp32", at::kFloat});
   if (bf16) kinds.push_back({"bf16", at::kBFloat16});
   for (auto& [name, dt] : kinds) {
     nlohmann::json r = {{"omnibind", extrapolate(seconds_per_cloud(d1, dt, reps), seconds_per_cloud(d2, dt, reps))}};
-    if (baseline) {
-      auto a = python(d1, name, threads, reps), b = python(d2, name, threads, reps);
-      if (!a.is_null() && !b.is_null()) {
-        r["pytorch"] = extrapolate(a["seconds_per_cloud"].get<double>(), b["seconds_per_cloud"].get<double>());
-        r["speedup"] = r["pytorch"]["giant_40_blocks_s_per_cloud"].get<double>() /
-                       r["omnibind"]["giant_40_blocks_s_per_cloud"].get<double>();
+    if (baseline)
+      for (bool same_heap : {false, true}) {
+        const std::string key = same_heap ? "pytorch_same_heap" : "pytorch";
+        auto a = python(d1, name, threads, reps, same_heap), b = python(d2, name, threads, reps, same_heap);
+        if (a.is_null() || b.is_null()) continue;
+        r[key] = extrapolate(a["seconds_per_cloud"].get<double>(), b["seconds_per_cloud"].get<double>());
+        r["speedup_vs_" + key] = r[key]["giant_40_blocks_s_per_cloud"].get<double>() /
+                                 r["omnibind"]["giant_40_blocks_s_per_cloud"].get<double>();
       }
-    }
     out[name] = r;
   }
   std::cout << out.dump(2) << std::endl;

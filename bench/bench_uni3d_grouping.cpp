@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/media/point_cloud.h"
 #include "omnibind/preprocess/point_grouping.h"
 
@@ -43,6 +44,7 @@ nlohmann::json run_python(const std::string& xyz_file, int threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   int threads = 1;
   bool baseline = true;
   for (int i = 1; i < argc; ++i) {

@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <string>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/apps/digits/digits_benchmark.h"
 #include "omnibind/common/error.h"
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   using namespace omnibind;
   apps::DigitsOptions o;
   o.data_dir = std::filesystem::path(OMNIBIND_SOURCE_DIR) / ".." / "shared" / "data";

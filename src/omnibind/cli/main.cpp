@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "omnibind/common/process_memory.h"
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/error.h"
 
@@ -15,6 +16,7 @@ std::vector<VerbInfo>& verb_registry() {
 }  // namespace omnibind::cli
 
 int main(int argc, char** argv) {
+  omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)
   using namespace omnibind;
   CLI::App app{"OmniBind: one embedding space for 3D point clouds, audio, images and text", "omnibind"};
   app.set_version_flag("--version", std::string("omnibind ") + OMNIBIND_VERSION);
