@@ -67,24 +67,25 @@ TEST(EvalPool, DamagedPoolsNameTheFileAndKey) {
   write_synthetic_pools(w, dir / "train", dir / "eval");
   EXPECT_NE(expect_input_error(dir / "nothing").find("no manifest.json"), std::string::npos);
 
-  // An expert the manifest lists for audio is missing from audio.safetensors.
+  // An expert the manifest lists for audio is missing from the audio shard (the pool writer's first and only one).
+  const std::string audio_shard = "audio-0.safetensors";
   auto audio = w.eval.modalities.at("audio");
-  tensor_io::write_tensors((dir / "eval" / "audio.safetensors").string(),
+  tensor_io::write_tensors((dir / "eval" / audio_shard).string(),
                            {{"AT_A", audio.experts.at("AT_A")}, {"pair", audio.pair}});
   std::string msg = expect_input_error(dir / "eval");
-  EXPECT_NE(msg.find("audio.safetensors"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(audio_shard), std::string::npos) << msg;
   EXPECT_NE(msg.find("'AT_B'"), std::string::npos) << msg;
 
   // NaN rows.
   at::Tensor bad = audio.experts.at("AT_B").clone();
   bad[3][1] = NAN;
-  tensor_io::write_tensors((dir / "eval" / "audio.safetensors").string(),
+  tensor_io::write_tensors((dir / "eval" / audio_shard).string(),
                            {{"AT_A", audio.experts.at("AT_A")}, {"AT_B", bad}, {"pair", audio.pair}});
   msg = expect_input_error(dir / "eval");
   EXPECT_NE(msg.find("NaN"), std::string::npos) << msg;
 
   // Row counts that disagree within a modality.
-  tensor_io::write_tensors((dir / "eval" / "audio.safetensors").string(),
+  tensor_io::write_tensors((dir / "eval" / audio_shard).string(),
                            {{"AT_A", audio.experts.at("AT_A")}, {"AT_B", audio.experts.at("AT_B").slice(0, 0, 10)}});
   msg = expect_input_error(dir / "eval");
   EXPECT_NE(msg.find("rows"), std::string::npos) << msg;
