@@ -83,6 +83,9 @@ VerbRun setup_train(CLI::App& app) {
                  "L_dec stops pulling once a text's family mass reaches this (1 = plain cross-entropy)")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 1.0));
+  app.add_option("--uncovered-target", o->train.uncovered_target,
+                 "Target for modalities the backbone lacks: the backbone's embedding of the tuple's text or image member, or their mean")
+      ->capture_default_str();
   app.add_flag("--aggregate", o->aggregate, "Mine softmax-aggregated pseudo members instead of retrieved items");
   app.add_option("--topk", o->topk, "Top-k for --aggregate")->capture_default_str();
   app.add_flag("--resume", o->train.resume, "Continue from OUT.train-state.safetensors");

@@ -87,7 +87,7 @@ struct RunState {
 std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, int64_t tuples) {
   return binding::binding_config_to_json(config) + "|seed=" + std::to_string(o.seed) + "|pe=" + std::to_string(o.projector_epochs) +
          "|re=" + std::to_string(o.router_epochs) + "|b=" + std::to_string(o.batch) + "|t=" + std::to_string(tuples) +
-         "|dec=" + std::to_string(o.decoupling) +
+         "|dec=" + std::to_string(o.decoupling) + (o.uncovered_target != "text" ? "|target=" + o.uncovered_target : "") +
          (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "");
 }
 
@@ -135,12 +135,29 @@ class Reporter {
 };
 
 // Which member is the target for a modality of a space: the backbone's embedding of the same
-// member when the backbone covers the modality, else of the tuple's image (then text) member.
-std::string target_modality(const EmbeddingPool& pool, const ExpertSpec& backbone, const std::string& modality) {
+// member when the backbone covers the modality, else of the tuple's `uncovered_target` member (then
+// text, image, audio, point: the first the backbone covers).
+std::string target_modality(const EmbeddingPool& pool, const ExpertSpec& backbone, const std::string& modality,
+                            const std::string& uncovered_target) {
   if (backbone.covers(modality) && pool.has(modality, backbone.name)) return modality;
-  for (const char* m : {"image", "text", "audio", "point"})
+  if (uncovered_target == "mean") return "mean";
+  for (const std::string& m : {uncovered_target, std::string("text"), std::string("image"), std::string("audio"), std::string("point")})
     if (backbone.covers(m) && pool.has(m, backbone.name)) return m;
   throw InputError("the backbone '" + backbone.name + "' has no embeddings in the pool");
+}
+
+// The backbone's embeddings of the target members of `rows` [B] -> [B, D]; "mean": the normalised mean of
+// every member the backbone covers (absent members are zero rows in gather_members).
+at::Tensor target_rows(const EmbeddingPool& pool, const TupleSet& tuples, const ExpertSpec& backbone, const std::string& target,
+                       const at::Tensor& rows) {
+  if (target != "mean") return gather_members(pool, tuples, tuple_slot(target), backbone.name, rows);
+  at::Tensor sum;
+  for (const auto& m : tuple_modalities())
+    if (backbone.covers(m) && pool.has(m, backbone.name)) {
+      at::Tensor t = gather_members(pool, tuples, tuple_slot(m), backbone.name, rows);
+      sum = sum.defined() ? sum + t : t;
+    }
+  return normalise(sum);
 }
 
 }  // namespace
@@ -172,6 +189,8 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   for (auto& e : config.experts) e.dim = pool.dim(e.name);
   if (tuples.size() < 2) throw InputError("training needs at least 2 tuples, got " + std::to_string(tuples.size()));
   if (o.batch < 2) throw InputError("--batch must be at least 2");
+  if (o.uncovered_target != "text" && o.uncovered_target != "image" && o.uncovered_target != "mean")
+    throw InputError("--uncovered-target must be text, image or mean, got '" + o.uncovered_target + "'");
   tensor_io::set_compute_threads(o.threads);  // libtorch, FAISS and OpenBLAS pools; <= 0 = every core
 
   const ExpertSpec& backbone = *config.find(config.backbone);
@@ -194,7 +213,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     // Training pairs of this space: (tuple, modality) for every modality it covers in the pool.
     std::vector<std::pair<std::string, std::string>> mods;  // (input modality, target modality)
     for (const auto& m : space.modalities)
-      if (pool.has(m, space.name)) mods.emplace_back(m, target_modality(pool, backbone, m));
+      if (pool.has(m, space.name)) mods.emplace_back(m, target_modality(pool, backbone, m, o.uncovered_target));
     if (mods.empty()) throw InputError(pool.dir().string() + ": expert '" + space.name + "' has no embeddings of its modalities");
     const int64_t N = T * static_cast<int64_t>(mods.size());
     const int64_t bytes = N * (space.dim + D) * 4;
@@ -206,7 +225,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
         if (sel.numel() == 0) continue;
         at::Tensor rows = ids.index_select(0, sel).remainder(T);
         xs.push_back(gather_members(pool, tuples, tuple_slot(mods[mi].first), space.name, rows));
-        ys.push_back(gather_members(pool, tuples, tuple_slot(mods[mi].second), backbone.name, rows));
+        ys.push_back(target_rows(pool, tuples, backbone, mods[mi].second, rows));
         order.push_back(sel);
       }
       at::Tensor x = at::cat(xs, 0), y = at::cat(ys, 0), ord = at::cat(order, 0);

@@ -45,6 +45,10 @@ struct TrainOptions {
   // L_dec asks for a family mass of at least this much ("mainly" the family's experts): the cross-entropy is
   // clipped at -log(margin), so it stops pulling once p(family) >= margin. 1 = plain cross-entropy.
   double decoupling_margin = 0.5;
+  // Target for modalities the backbone does not cover (audio, 3D with an image-text backbone): the backbone's
+  // embedding of the tuple's text member ("text", default), image member ("image"), or the normalised mean of
+  // every member it covers ("mean"). Measured in docs/reference/binding_training.md, "Targets".
+  std::string uncovered_target = "text";
   int64_t materialise_bytes = int64_t{2} << 30;  // gather a space's training pairs into RAM below this size, else stream
   std::filesystem::path state_file;  // resumable state (written atomically after each head / router epoch); empty = none
   bool resume = false;
