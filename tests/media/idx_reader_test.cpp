@@ -39,15 +39,6 @@ std::string write(const std::string& dir, const std::string& name, const std::st
   }
   return path;
 }
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST(IdxReader, ReadsPlainAndGzipImagesAndLabels) {
@@ -81,15 +72,15 @@ TEST(IdxReader, MalformedFilesAreOneLineInputErrors) {
       {std::string("\0\0\x08\x03", 4) + be32(65536) + be32(65536) + be32(2), "overflow"},
   };
   for (const auto& c : cases) {
-    std::string e = error_of([&] { media::parse_idx_images(c.bytes, "x.idx"); });
+    std::string e = omnibind::testkit::input_error_of([&] { media::parse_idx_images(c.bytes, "x.idx"); });
     EXPECT_NE(e.find("x.idx: "), std::string::npos) << e;
     EXPECT_NE(e.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << e;
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   }
-  EXPECT_NE(error_of([&] { media::parse_idx_labels(good, "y"); }).find("rank 3"), std::string::npos);
-  EXPECT_NE(error_of([&] { media::parse_idx_labels(labels_bytes({1, 2}) + "z", "y"); }).find("trailing"), std::string::npos);
+  EXPECT_NE(omnibind::testkit::input_error_of([&] { media::parse_idx_labels(good, "y"); }).find("rank 3"), std::string::npos);
+  EXPECT_NE(omnibind::testkit::input_error_of([&] { media::parse_idx_labels(labels_bytes({1, 2}) + "z", "y"); }).find("trailing"), std::string::npos);
   auto dir = omnibind::testkit::make_temp_dir("idx_bad");
-  EXPECT_NE(error_of([&] { media::read_idx_images(dir + "/missing.gz"); }).find("no such file"), std::string::npos);
+  EXPECT_NE(omnibind::testkit::input_error_of([&] { media::read_idx_images(dir + "/missing.gz"); }).find("no such file"), std::string::npos);
   // A gzip file cut short is reported, not read as a shorter image file.
   std::string gz_path = write(dir, "cut.gz", images_bytes(50, 28, 28), true);
   std::string gz;
@@ -98,7 +89,7 @@ TEST(IdxReader, MalformedFilesAreOneLineInputErrors) {
     gz.assign(std::istreambuf_iterator<char>(in), {});
   }
   write(dir, "cut.gz", gz.substr(0, gz.size() / 2));
-  EXPECT_FALSE(error_of([&] { media::read_idx_images(gz_path); }).empty());
+  EXPECT_FALSE(omnibind::testkit::input_error_of([&] { media::read_idx_images(gz_path); }).empty());
 }
 
 TEST(IdxReader, ReadsTheMnistTestSet) {

@@ -1,5 +1,7 @@
 #include "testing/test_support.h"
 
+#include "omnibind/common/error.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -79,6 +81,15 @@ CliResult run_cli(const std::vector<std::string>& args) {
   r.out = slurp(out_path);
   r.err = slurp(err_path);
   return r;
+}
+
+std::string input_error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 ServeChild::ServeChild(std::vector<std::string> args) {

@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct CliResult {
   std::string out;  // stdout
   std::string err;  // stderr
 };
+// The message of the InputError `f` throws, or "" when it throws none (other exceptions propagate).
+std::string input_error_of(const std::function<void()>& f);
+
 // Runs build/omnibind with the given arguments (no shell), capturing stdout and stderr.
 CliResult run_cli(const std::vector<std::string>& args);
 

@@ -43,15 +43,6 @@ TEST(EmbeddingPool, RoundTripWithShardsAndHalfPrecision) {
   EXPECT_EQ(pool.manifest().classes.size(), 8u);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(EmbeddingPool, DamagedPoolsGiveOneLineErrors) {
   const fs::path base = fs::path(testkit::make_temp_dir("pool_bad"));
   toy::World world(2);
@@ -66,7 +57,7 @@ TEST(EmbeddingPool, DamagedPoolsGiveOneLineErrors) {
     auto j = nlohmann::json::parse(read_file_bytes((d / "manifest.json").string()));
     j["experts"].erase(2);  // PI
     write_bytes_atomically((d / "manifest.json").string(), j.dump());
-    EXPECT_NE(error_of([&] { EmbeddingPool::open(d); }).find("'PI' names no expert of the manifest"), std::string::npos);
+    EXPECT_NE(omnibind::testkit::input_error_of([&] { EmbeddingPool::open(d); }).find("'PI' names no expert of the manifest"), std::string::npos);
   }
   // Dim disagreeing with the manifest.
   {
@@ -74,7 +65,7 @@ TEST(EmbeddingPool, DamagedPoolsGiveOneLineErrors) {
     auto j = nlohmann::json::parse(read_file_bytes((d / "manifest.json").string()));
     j["experts"][0]["dim"] = 13;
     write_bytes_atomically((d / "manifest.json").string(), j.dump());
-    const std::string e = error_of([&] { EmbeddingPool::open(d); });
+    const std::string e = omnibind::testkit::input_error_of([&] { EmbeddingPool::open(d); });
     EXPECT_NE(e.find("expected [N, 13]"), std::string::npos) << e;
   }
   // Row counts that disagree between experts of one modality.
@@ -82,7 +73,7 @@ TEST(EmbeddingPool, DamagedPoolsGiveOneLineErrors) {
     fs::path d = copy("bad_rows");
     tensor_io::write_tensors((d / "text-0.safetensors").string(),
                              {{"AT", at::randn({40, 12})}, {"IT", at::randn({39, 16})}, {"label", at::zeros({40}, at::kLong)}});
-    const std::string e = error_of([&] { EmbeddingPool::open(d); });
+    const std::string e = omnibind::testkit::input_error_of([&] { EmbeddingPool::open(d); });
     EXPECT_NE(e.find("rows"), std::string::npos) << e;
     EXPECT_EQ(e.find('\n'), std::string::npos);
   }
@@ -93,17 +84,17 @@ TEST(EmbeddingPool, DamagedPoolsGiveOneLineErrors) {
     x[7][3] = std::numeric_limits<float>::quiet_NaN();
     tensor_io::write_tensors((d / "audio-0.safetensors").string(), {{"AT", x}, {"label", at::zeros({40}, at::kLong)}});
     EmbeddingPool pool = EmbeddingPool::open(d);
-    const std::string e = error_of([&] { pool.embeddings("audio", "AT", 0, 40); });
+    const std::string e = omnibind::testkit::input_error_of([&] { pool.embeddings("audio", "AT", 0, 40); });
     EXPECT_NE(e.find("row 7 holds NaN"), std::string::npos) << e;
   }
   // Bad JSON and a missing shard.
   {
     fs::path d = copy("bad_json");
     write_bytes_atomically((d / "manifest.json").string(), "{\"experts\": [");
-    EXPECT_NE(error_of([&] { EmbeddingPool::open(d); }).find("invalid JSON"), std::string::npos);
+    EXPECT_NE(omnibind::testkit::input_error_of([&] { EmbeddingPool::open(d); }).find("invalid JSON"), std::string::npos);
     fs::path d2 = copy("missing_shard");
     fs::remove(d2 / "image-0.safetensors");
-    EXPECT_NE(error_of([&] { EmbeddingPool::open(d2); }).find("missing"), std::string::npos);
+    EXPECT_NE(omnibind::testkit::input_error_of([&] { EmbeddingPool::open(d2); }).find("missing"), std::string::npos);
   }
 }
 

@@ -171,20 +171,17 @@ TEST(TrainerFit, CheckpointReproducesTheTrainersEvalForward) {
 TEST(TrainerFit, TextRouterFollowsSourceFamilyAndRetrievalIsFarAboveChance) {
   const Fit& f = fit();
   auto model = load_fit(f);
+  const auto [at_on_audio_texts, at_on_image_texts] = at_weight_by_source(model, f.fw);
+  // L_dec with the default margin (0.5): each source's texts are represented mainly (mass > 0.5) by their family.
+  EXPECT_GT(at_on_audio_texts, 0.5);
+  EXPECT_LT(at_on_image_texts, 0.5);
+  // Class-level retrieval text->image and audio->image through the unified space (chance 1/8).
   at::manual_seed(6);
   at::Tensor labels = at::arange(240, at::kLong).remainder(8);
   auto text = f.fw.world.embed("text", labels);
   auto image = f.fw.world.embed("image", labels);
   auto audio = f.fw.world.embed("audio", labels);
   std::map<std::string, at::Tensor> tin{{"AT", text.at("AT")}, {"IT", text.at("IT")}, {"IX", text.at("IX")}};
-  at::Tensor w = model.routing_weights("text", tin);  // [B, 2]: AT (audio family), IX (image family)
-  at::Tensor src = FitWorld::source_of(labels);
-  const double at_on_audio_texts = w.select(1, 0).index_select(0, src.eq(0).nonzero().squeeze(1)).mean().item<double>();
-  const double at_on_image_texts = w.select(1, 0).index_select(0, src.eq(1).nonzero().squeeze(1)).mean().item<double>();
-  // L_dec with the default margin (0.5): each source's texts are represented mainly (mass > 0.5) by their family.
-  EXPECT_GT(at_on_audio_texts, 0.5);
-  EXPECT_LT(at_on_image_texts, 0.5);
-  // Class-level retrieval text->image and audio->image through the unified space (chance 1/8).
   at::Tensor ut = model.embed("text", tin), ui = model.embed("image", {{"IT", image.at("IT")}, {"IX", image.at("IX")}});
   at::Tensor ua = model.embed("audio", {{"AT", audio.at("AT")}});
   auto top1 = [&](const at::Tensor& q, const at::Tensor& d) {
@@ -208,14 +205,7 @@ TEST(TrainerFit, WithImageTargetsTheTextRouterSplitsFamiliesWidely) {
 // Plain cross-entropy L_dec (decoupling_margin 1) keeps pulling: a much sharper split by source family.
 TEST(TrainerFit, PlainCrossEntropyDecouplingSplitsFamiliesSharply) {
   const Fit& f = fit_plain_dec();
-  auto model = load_fit(f);
-  at::manual_seed(6);
-  at::Tensor labels = at::arange(240, at::kLong).remainder(8);
-  auto text = f.fw.world.embed("text", labels);
-  at::Tensor w = model.routing_weights("text", {{"AT", text.at("AT")}, {"IT", text.at("IT")}, {"IX", text.at("IX")}});
-  at::Tensor src = FitWorld::source_of(labels);
-  const double on_audio = w.select(1, 0).index_select(0, src.eq(0).nonzero().squeeze(1)).mean().item<double>();
-  const double on_image = w.select(1, 0).index_select(0, src.eq(1).nonzero().squeeze(1)).mean().item<double>();
+  const auto [on_audio, on_image] = at_weight_by_source(load_fit(f), f.fw);
   EXPECT_GT(on_audio - on_image, 0.3) << on_audio << " vs " << on_image;
 }
 

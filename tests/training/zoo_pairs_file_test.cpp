@@ -17,15 +17,6 @@ namespace ez = omnibind::experts::zoo;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const omnibind::InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 struct Fixture {
   std::string dir = omnibind::testkit::make_temp_dir("zoo_pairs");
   Fixture() {
@@ -105,16 +96,16 @@ TEST(ZooPairsFile, BadListingsAreOneLineErrorsNamingTheLine) {
       {"{\"text\": \"a\"}\n{\"audio\": \"a.wav\"}\n", "no item pairs two modalities"},
   };
   for (const auto& c : cases) {
-    std::string e = error_of([&] { tz::parse_zoo_pairs(c.text, p, at); });
+    std::string e = omnibind::testkit::input_error_of([&] { tz::parse_zoo_pairs(c.text, p, at); });
     EXPECT_NE(e.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << e;
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   }
-  EXPECT_NE(error_of([&] { tz::parse_zoo_pairs(ok, p, {"audio", "image", "text"}); }).find("no item has image"),
+  EXPECT_NE(omnibind::testkit::input_error_of([&] { tz::parse_zoo_pairs(ok, p, {"audio", "image", "text"}); }).find("no item has image"),
             std::string::npos);
   // A file that exists but does not decode: the error names the listing's line.
   std::ofstream(f.dir + "/bad.wav") << "not a wav";
   auto l = tz::parse_zoo_pairs(ok + "{\"audio\": \"bad.wav\", \"text\": \"x\"}\n", p, at);
-  std::string e = error_of([&] { tz::load_zoo_pairs(l, ez::default_zoo_config(at, 16, "AT")); });
+  std::string e = omnibind::testkit::input_error_of([&] { tz::load_zoo_pairs(l, ez::default_zoo_config(at, 16, "AT")); });
   EXPECT_NE(e.find("p.jsonl:2: "), std::string::npos) << e;
-  EXPECT_NE(error_of([&] { tz::read_zoo_pairs(f.dir + "/none.jsonl", at); }), "");
+  EXPECT_NE(omnibind::testkit::input_error_of([&] { tz::read_zoo_pairs(f.dir + "/none.jsonl", at); }), "");
 }
