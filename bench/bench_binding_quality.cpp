@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "omnibind/common/process_memory.h"
 #include "omnibind/common/atomic_file.h"
+#include "omnibind/common/process_memory.h"
 #include "omnibind/evaluation/ablations.h"
 #include "omnibind/evaluation/evaluate_binding.h"
 #include "omnibind/evaluation/synthetic_world.h"

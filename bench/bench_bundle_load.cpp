@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "omnibind/common/process_memory.h"
 #include "omnibind/binding/omnibind_model.h"
+#include "omnibind/common/process_memory.h"
 #include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/pipeline/random_heads.h"
 #include "omnibind/tensor_io/checkpoint.h"

@@ -17,8 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "omnibind/common/process_memory.h"
 #include "omnibind/binding/omnibind_model.h"
+#include "omnibind/common/process_memory.h"
 #include "omnibind/tensor_io/checkpoint.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <string>
 
-#include "omnibind/common/process_memory.h"
 #include "omnibind/apps/digits/digits_benchmark.h"
 #include "omnibind/common/error.h"
+#include "omnibind/common/process_memory.h"
 
 int main(int argc, char** argv) {
   omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <iostream>
 
-#include "omnibind/common/process_memory.h"
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/error.h"
+#include "omnibind/common/process_memory.h"
 
 namespace omnibind::cli {
 std::vector<VerbInfo>& verb_registry() {

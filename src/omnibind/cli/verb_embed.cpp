@@ -6,7 +6,6 @@
 // `index add` reads), metadata "expert" = the bundle's name and "model" = its path; --save-experts
 // also writes every expert's "<modality>/<EXPERT>" [N, d] (the `fuse` input layout).
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -21,8 +20,8 @@
 #include "omnibind/common/error.h"
 #include "omnibind/experts/expert.h"
 #include "omnibind/pipeline/model_bundle.h"
-#include "omnibind/tensor_io/torch_bridge.h"
 #include "omnibind/tensor_io/compute_threads.h"
+#include "omnibind/tensor_io/torch_bridge.h"
 
 namespace omnibind::cli {
 namespace {

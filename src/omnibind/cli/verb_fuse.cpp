@@ -1,20 +1,18 @@
 // omnibind fuse: expert embeddings ("<modality>/<EXPERT>" -> [N, d]) -> unified embeddings
 // ("<modality>" -> [N, D]) with an OmniBind projector/router checkpoint.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <cstdio>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/error.h"
 #include "omnibind/tensor_io/checkpoint.h"
+#include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
-#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::cli {
 namespace {

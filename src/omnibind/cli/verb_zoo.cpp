@@ -2,7 +2,6 @@
 // (training/zoo/zoo_pairs_file.h) -> AT.safetensors, loadable with `omnibind embed --expert zoo
 // --weights AT.safetensors`. Bad input: one line, exit 2, nothing written (checked before training;
 // the file is written atomically at the end). Progress per epoch on stderr.
-#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstdio>
@@ -15,9 +14,9 @@
 #include "omnibind/common/error.h"
 #include "omnibind/experts/zoo/zoo_config.h"
 #include "omnibind/experts/zoo/zoo_expert.h"
+#include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/training/zoo/zoo_pairs_file.h"
 #include "omnibind/training/zoo/zoo_trainer.h"
-#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::cli {
 namespace {

@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/modules/activation.h>
@@ -15,13 +14,12 @@
 #include <cmath>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/common/error.h"
+#include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
-#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::training {
 namespace fs = std::filesystem;

@@ -1,6 +1,5 @@
 #include "omnibind/apps/demo/demo_run.h"
 
-#include <ATen/Parallel.h>
 
 #include <chrono>
 #include <cstdio>

@@ -18,11 +18,11 @@
 #include "omnibind/experts/zoo/zoo_model.h"
 #include "omnibind/media/audio.h"
 #include "omnibind/media/idx_reader.h"
+#include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/training/binding_trainer.h"
 #include "omnibind/training/embedding_pool.h"
 #include "omnibind/training/tuple_mining.h"
 #include "omnibind/training/zoo/zoo_trainer.h"
-#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::apps {
 namespace zoo = experts::zoo;

@@ -1,7 +1,6 @@
 #include "omnibind/experts/uni3d/uni3d_expert.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <filesystem>
 

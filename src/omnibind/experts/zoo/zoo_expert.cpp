@@ -1,8 +1,6 @@
 #include "omnibind/experts/zoo/zoo_expert.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
 #include <filesystem>
@@ -12,9 +10,9 @@
 #include "omnibind/media/audio.h"
 #include "omnibind/media/image.h"
 #include "omnibind/media/point_cloud.h"
+#include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
-#include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::experts::zoo {
 
