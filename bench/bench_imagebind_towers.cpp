@@ -16,9 +16,10 @@
 
 #include "omnibind/common/process_memory.h"
 #include "omnibind/experts/imagebind/imagebind_model.h"
-#include "omnibind/experts/imagebind/weight_source.h"
+#include "omnibind/experts/weight_source.h"
 
 using namespace omnibind::experts::imagebind;
+using omnibind::experts::WeightSource;
 
 int main(int argc, char** argv) {
   omnibind::common::keep_freed_memory_in_process();  // large tensors reuse heap pages (process_memory.h)

@@ -10,13 +10,14 @@
 #include "omnibind/common/error.h"
 #include "omnibind/experts/imagebind/imagebind_config.h"
 #include "omnibind/experts/imagebind/imagebind_model.h"
-#include "omnibind/experts/imagebind/weight_source.h"
+#include "omnibind/experts/weight_source.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 #include "testing/test_support.h"
 
 using namespace omnibind;
 using namespace omnibind::experts::imagebind;
+using omnibind::experts::WeightSource;
 
 namespace {
 const char* kDir = "fixtures/imagebind_mini/";
@@ -77,7 +78,7 @@ TEST(ImageBindParity, ConfigJsonMatchesTheMiniModel) {
 TEST(ImageBindParity, VisionEmbeddingsAndIntermediates) {
   OMNIBIND_REQUIRE_SHARED();
   Fixture f;
-  auto m = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat));
+  auto m = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat, "ImageBind"));
   auto px = f.pixels();
   auto tokens = m.vision_tokens(px);
   EXPECT_LT(max_rel(tokens[0], fixture(f.model, "vision/debug/preprocessed_tokens_0")), 1e-5);
@@ -95,7 +96,7 @@ TEST(ImageBindParity, VisionEmbeddingsAndIntermediates) {
 TEST(ImageBindParity, AudioEmbeddingsAndIntermediates) {
   OMNIBIND_REQUIRE_SHARED();
   Fixture f;
-  auto m = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat));
+  auto m = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat, "ImageBind"));
   auto clips = f.melspecs();
   auto flat = clips.reshape({-1, 1, 128, 204});
   auto tokens = m.audio_tokens(flat.slice(0, 0, 1));
@@ -115,7 +116,7 @@ TEST(ImageBindParity, AudioEmbeddingsAndIntermediates) {
 TEST(ImageBindParity, TextEmbeddingsAndIntermediates) {
   OMNIBIND_REQUIRE_SHARED();
   Fixture f;
-  auto m = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat));
+  auto m = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat, "ImageBind"));
   auto ids = f.ids();
   auto tokens = m.text_tokens(ids);
   EXPECT_LT(max_rel(tokens[0], fixture(f.model, "text/debug/preprocessed_tokens_0")), 1e-6);
@@ -132,8 +133,8 @@ TEST(ImageBindParity, TextEmbeddingsAndIntermediates) {
 TEST(ImageBindParity, Bf16TracksFloat32) {
   OMNIBIND_REQUIRE_SHARED();
   Fixture f;
-  auto m32 = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat));
-  auto m16 = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kBFloat16));
+  auto m32 = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat, "ImageBind"));
+  auto m16 = ImageBindModel::load(f.config, WeightSource(f.weights.tensors, at::kBFloat16, "ImageBind"));
   auto px = f.pixels();
   auto clips = f.melspecs();
   auto ids = f.ids();
@@ -153,7 +154,7 @@ TEST(ImageBindWeights, ForeignCheckpointNamesTheFirstMissingKey) {
   tensor_io::write_tensors(path, {{"point_encoder.cls_token", at::zeros({1, 1, 8})}});
   auto sd = tensor_io::read_safetensors(path);
   try {
-    ImageBindModel::load(builtin_config("huge"), WeightSource(sd.tensors, at::kFloat));
+    ImageBindModel::load(builtin_config("huge"), WeightSource(sd.tensors, at::kFloat, "ImageBind"));
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     std::string msg = e.what();
@@ -167,7 +168,7 @@ TEST(ImageBindWeights, WrongConfigNamesKeyAndBothShapes) {
   OMNIBIND_REQUIRE_SHARED();
   auto sd = tensor_io::read_safetensors(testkit::shared_path(std::string(kDir) + "weights.safetensors"));
   try {
-    ImageBindModel::load(builtin_config("huge"), WeightSource(sd.tensors, at::kFloat));
+    ImageBindModel::load(builtin_config("huge"), WeightSource(sd.tensors, at::kFloat, "ImageBind"));
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     std::string msg = e.what();

@@ -236,6 +236,9 @@ VerbRun setup(CLI::App& sub) {
       ->capture_default_str()
       ->each([a](const std::string&) { a->precision_given = true; });
   sub.add_option("--bpe", a->options.bpe_vocab, "BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for text");
+  sub.add_option("--vocab", a->options.vocab_files,
+                 "Tokenizer file(s) of BERT/RoBERTa/SentencePiece text experts (repeatable: vocab.txt, vocab.json, "
+                 "merges.txt, spiece.model)");
   sub.add_option("--modality", a->modality, "image | audio | text | point")->required();
   sub.add_option("inputs", a->inputs, "Files, directories (recursed, sorted) or @list.txt");
   sub.add_option("--text", a->texts, "A text to embed (repeatable)");

@@ -62,6 +62,10 @@ struct ExpertOptions {
   std::string size;               // e.g. "huge" (imagebind), "giant"/"tiny" (uni3d)
   std::string precision = "fp32"; // fp32 | bf16
   std::string bpe_vocab;          // text experts: the BPE vocabulary file
+  // Tokenizer files of text experts that need more than a CLIP BPE file (BERT vocab.txt, RoBERTa
+  // vocab.json + merges.txt, a SentencePiece model): `--vocab`, repeatable; each family picks its
+  // files by name or content and names what is missing.
+  std::vector<std::string> vocab_files;
   int threads = 0;                // 0 = libtorch's default
 };
 

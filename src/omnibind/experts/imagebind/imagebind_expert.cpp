@@ -8,7 +8,7 @@
 
 #include "omnibind/common/error.h"
 #include "omnibind/experts/imagebind/imagebind_model.h"
-#include "omnibind/experts/imagebind/weight_source.h"
+#include "omnibind/experts/weight_source.h"
 #include "omnibind/experts/weights_file.h"
 #include "omnibind/media/audio.h"
 #include "omnibind/media/image.h"
@@ -36,7 +36,7 @@ class ImageBindExpert : public Expert {
     auto config = !o.config.empty() ? imagebind::load_config(o.config)
                                     : imagebind::builtin_config(o.size.empty() ? "huge" : o.size);
     weights_ = std::make_shared<tensor_io::StateDict>(open_weights(o.weights));
-    model_ = ImageBindModel::load(config, imagebind::WeightSource(*weights_, o.precision == "bf16" ? at::kBFloat16 : at::kFloat));
+    model_ = ImageBindModel::load(config, WeightSource(*weights_, o.precision == "bf16" ? at::kBFloat16 : at::kFloat, "ImageBind"));
     if (!o.bpe_vocab.empty()) tokenizer_ = std::make_unique<preprocess::ClipTokenizer>(o.bpe_vocab);
   }
 

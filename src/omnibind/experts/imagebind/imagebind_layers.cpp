@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "omnibind/experts/imagebind/weight_source.h"
+#include "omnibind/experts/weight_source.h"
 
 namespace omnibind::experts::imagebind {
 

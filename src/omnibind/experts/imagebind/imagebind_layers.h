@@ -8,9 +8,12 @@
 #include <string>
 #include <vector>
 
+namespace omnibind::experts {
+class WeightSource;  // experts/weight_source.h
+}  // namespace omnibind::experts
+
 namespace omnibind::experts::imagebind {
 
-class WeightSource;
 
 struct Linear {
   at::Tensor weight;  // [out, in]

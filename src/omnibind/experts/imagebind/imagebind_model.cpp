@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "omnibind/experts/imagebind/weight_source.h"
+#include "omnibind/experts/weight_source.h"
 
 namespace omnibind::experts::imagebind {
 

@@ -7,9 +7,12 @@
 #include "omnibind/experts/imagebind/imagebind_config.h"
 #include "omnibind/experts/imagebind/imagebind_layers.h"
 
+namespace omnibind::experts {
+class WeightSource;  // experts/weight_source.h
+}  // namespace omnibind::experts
+
 namespace omnibind::experts::imagebind {
 
-class WeightSource;
 
 // Vision: PadIm2Video(repeat to T frames) + Conv3d(kernel = stride, no bias) patches, cls, pos.
 struct VisionTower {
