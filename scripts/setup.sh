@@ -49,7 +49,14 @@ if ! command -v npm >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
 fi
 if [ ! -d tests/e2e/node_modules/playwright-core ]; then
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/e2e --no-audit --no-fund --silent
+  # --silent hides npm's own error, so say what failed (typically: the npm registry is unreachable).
+  if ! npm_log=$(PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/e2e --no-audit --no-fund 2>&1); then
+    echo "setup: 'npm ci --prefix tests/e2e' failed (installing playwright-core for the web page's end-to-end test);" \
+         "npm said:" >&2
+    printf '%s\n' "$npm_log" | tail -n 15 >&2
+    echo "setup: check that the npm registry is reachable (npm config get registry), then rerun scripts/setup.sh" >&2
+    exit 1
+  fi
 fi
 
 [ "${1:-}" = "--no-build" ] && exit 0
