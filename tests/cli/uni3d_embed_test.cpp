@@ -117,6 +117,14 @@ TEST(Uni3dEmbedCli, BadCloudsAreOneLineExit2WithoutOutput) {
       {"header.ply", "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\n", "end_header"},
       {"huge.ply", hdr + "4000000000" + props + "1 2 3\n", "declares"},
       {"huge.pcd", "# .PCD v0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nPOINTS 900000000\nDATA binary\n1234", "declares"},
+      // Header text quoted back to the user must come out escaped, never as raw bytes.
+      {"rawbytes.pcd", std::string("# .PCD v0.7\nFI\x01\x1b[31m\xff\xfeLDS x y z\n"), "\\x01\\x1B[31m\\xFF\\xFE"},
+      {"rawtype.pcd", std::string("# .PCD v0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F\x07 F F\nPOINTS 1\nDATA ascii\n1 2 3\n"),
+       "\\x07"},
+      {"rawdescr.npy",
+       std::string("\x93NUMPY\x01\x00\x4A\x00", 10) + "{'descr': '<f\x1b\x9b', 'fortran_order': False, 'shape': (2, 3), }" +
+           std::string(13, ' ') + "\n" + std::string(24, '\0'),
+       "\\x1B\\x9B"},
   };
   for (const auto& c : cases) {
     std::string path = dir + "/" + c.file;
@@ -126,7 +134,30 @@ TEST(Uni3dEmbedCli, BadCloudsAreOneLineExit2WithoutOutput) {
     args.push_back(path);
     SCOPED_TRACE(c.file);
     expect_exit2(args, out, c.needle);
+    auto r = testkit::run_cli(args);
+    for (unsigned char ch : r.err.substr(0, r.err.size() - 1))
+      EXPECT_TRUE(ch >= 0x20 && ch != 0x7F) << "unprintable byte " << int(ch) << " in: " << r.err;
   }
 }
 
 }  // namespace
+
+// Issue 15: the reference embeds clouds with fewer points than groups (its FPS repeats indices);
+// so does `embed`. g_mini has 64 groups of 16.
+TEST(Uni3dEmbedCli, CloudWithFewerPointsThanGroupsEmbeds) {
+  OMNIBIND_REQUIRE_SHARED();
+  std::string dir = testkit::make_temp_dir("uni3d_cli"), out = dir + "/emb.safetensors";
+  std::string ply = "ply\nformat ascii 1.0\nelement vertex 40\nproperty float x\nproperty float y\nproperty float z\nend_header\n";
+  for (int i = 0; i < 40; ++i)
+    ply += std::to_string(std::sin(i * 0.7)) + " " + std::to_string(std::cos(i * 0.3)) + " " + std::to_string(i * 0.05) + "\n";
+  write(dir + "/small.ply", ply);
+  auto args = g_mini_args(out);
+  args.push_back(dir + "/small.ply");
+  auto r = testkit::run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto [shape, emb] = read_f32(out, "UNI3D");
+  ASSERT_EQ(shape, (std::vector<int64_t>{1, 32}));
+  double norm = 0;
+  for (float v : emb) norm += double(v) * v;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+}

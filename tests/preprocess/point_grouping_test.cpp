@@ -2,6 +2,7 @@
 // kernel emulation, Uni3D knn_point), plus synthetic cases for the tie rule and bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
@@ -86,6 +87,37 @@ TEST(Uni3dGrouping, TinyFpsAndKnnMatchReference) {
   check_model_groups("tiny", 512, 64, false);
 }
 
+// Brute-force simulation of the pointnet2 CUDA kernel: block size min(512, 2^floor(log2 n)), each
+// thread's first maximum over its strided points (points with |p|^2 <= 1e-3 skipped), then the tree
+// reduction that takes the right slot only when strictly larger.
+std::vector<int32_t> cuda_kernel_fps(const std::vector<float>& xyz, int n, int m) {
+  int threads = 1;
+  while (threads < 512 && threads * 2 <= n) threads *= 2;
+  std::vector<float> temp(n, 1e10f);
+  std::vector<int32_t> idx = {0};
+  int old = 0;
+  for (int j = 1; j < m; ++j) {
+    std::vector<float> best(threads, -1.f);
+    std::vector<int> besti(threads, 0);
+    for (int t = 0; t < threads; ++t)
+      for (int k = t; k < n; k += threads) {
+        const float x = xyz[k * 3], y = xyz[k * 3 + 1], z = xyz[k * 3 + 2];
+        if (static_cast<double>((x * x + y * y) + z * z) <= 1e-3) continue;
+        float dx = x - xyz[old * 3], dy = y - xyz[old * 3 + 1], dz = z - xyz[old * 3 + 2];
+        float d = (dx * dx + dy * dy) + dz * dz;
+        float d2 = std::min(d, temp[k]);
+        temp[k] = d2;
+        if (d2 > best[t]) { best[t] = d2; besti[t] = k; }
+      }
+    for (int h = threads / 2; h >= 1; h /= 2)
+      for (int t = 0; t < h; ++t)
+        if (best[t + h] > best[t]) { best[t] = best[t + h]; besti[t] = besti[t + h]; }
+    old = besti[0];
+    idx.push_back(old);
+  }
+  return idx;
+}
+
 // A lattice with many exact ties: the CUDA tree order (smallest bit-reversed thread id, then the
 // thread's first index) decides, not the lowest index.
 TEST(Uni3dGrouping, FpsTieRuleFollowsTheCudaReduction) {
@@ -99,31 +131,30 @@ TEST(Uni3dGrouping, FpsTieRuleFollowsTheCudaReduction) {
     xyz[i * 3 + 1] = (i == 1 || i == 2) ? 15.f : static_cast<float>((i * 37) % 7);  // heavily tied
   }
   auto idx = preprocess::furthest_point_sample(xyz.data(), n, 4);
-  ASSERT_EQ(idx.size(), 4u);
-  EXPECT_EQ(idx[0], 0);
-  // Brute-force simulation of the kernel: per-thread first max, then the tree 256..1.
-  std::vector<float> temp(n, 1e10f);
-  int old = 0;
-  for (int j = 1; j < 4; ++j) {
-    std::vector<float> best(512, -1.f);
-    std::vector<int> besti(512, 0);
-    for (int t = 0; t < 512; ++t)
-      for (int k = t; k < n; k += 512) {
-        float dx = xyz[k * 3] - xyz[old * 3], dy = xyz[k * 3 + 1] - xyz[old * 3 + 1], dz = xyz[k * 3 + 2] - xyz[old * 3 + 2];
-        float d = (dx * dx + dy * dy) + dz * dz;
-        float d2 = std::min(d, temp[k]);
-        temp[k] = d2;
-        if (d2 > best[t]) { best[t] = d2; besti[t] = k; }
-      }
-    for (int h = 256; h >= 1; h /= 2)
-      for (int t = 0; t < h; ++t) {
-        if (best[t + h] > best[t]) { best[t] = best[t + h]; besti[t] = besti[t + h]; }
-      }
-    old = besti[0];
-    EXPECT_EQ(idx[j], old) << "step " << j;
-  }
+  EXPECT_EQ(idx, cuda_kernel_fps(xyz, n, 4));
   // The lowest-index rule would pick 1 here, so the test tells the rules apart.
   EXPECT_EQ(idx[1], 2);
+}
+
+// Fewer points than samples (a 40- or 86-point cloud into 64 or 512 groups): once every point is
+// picked all distances are 0 and the kernel's tie rule repeats indices; the reference embeds such
+// clouds, so do we.
+TEST(Uni3dGrouping, FewerPointsThanSamplesRepeatsLikeTheKernel) {
+  for (int n : {5, 40, 86}) {
+    std::vector<float> xyz;
+    for (int i = 0; i < n; ++i) {
+      xyz.push_back(std::sin(i * 0.91f) + 0.1f);
+      xyz.push_back(std::cos(i * 0.43f));
+      xyz.push_back(i == 3 ? 0.f : std::sin(i * 0.17f + 2));
+    }
+    xyz[3 * 3] = xyz[3 * 3 + 1] = 0.01f;  // one point near the origin: never picked
+    for (int m : {64, 512}) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " m=" + std::to_string(m));
+      auto idx = preprocess::furthest_point_sample(xyz.data(), n, m);
+      EXPECT_EQ(idx, cuda_kernel_fps(xyz, n, m));
+      EXPECT_EQ(std::set<int32_t>(idx.begin(), idx.end()).size(), static_cast<size_t>(std::min(m, n - 1)));
+    }
+  }
 }
 
 TEST(Uni3dGrouping, FpsNeverPicksPointsNearTheOrigin) {
@@ -155,11 +186,15 @@ TEST(Uni3dGrouping, KnnIsTheExactNearestSet) {
   }
 }
 
-TEST(Uni3dGrouping, FewerPointsThanGroupsIsAnInputError) {
+TEST(Uni3dGrouping, FewerPointsThanTheGroupSizeIsAnInputError) {
   std::vector<float> xyz(10 * 3, 0.5f), rgb(10 * 3, 0.4f);
   for (int i = 0; i < 10; ++i) xyz[i * 3] = static_cast<float>(i);
   EXPECT_THROW(preprocess::group_points(xyz.data(), rgb.data(), 10, 512, 64), InputError);
   EXPECT_THROW(preprocess::group_points(xyz.data(), rgb.data(), 10, 4, 64), InputError);
+  // Fewer points than groups but at least the group size: grouped with repeated centres.
+  auto pg = preprocess::group_points(xyz.data(), rgb.data(), 10, 32, 8);
+  EXPECT_EQ(pg.fps_idx.size(), 32u);
+  EXPECT_EQ(pg.features.size(), 32u * 8 * 6);
 }
 
 TEST(Uni3dGrouping, PcNormOfACollapsedCloudIsAnInputError) {

@@ -7,6 +7,7 @@
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/error.h"
 #include "omnibind/common/process_memory.h"
+#include "omnibind/common/printable.h"
 
 namespace omnibind::cli {
 std::vector<VerbInfo>& verb_registry() {
@@ -49,12 +50,12 @@ int main(int argc, char** argv) {
     try {
       return run();
     } catch (const InputError& e) {
-      std::fprintf(stderr, "%s: %s\n", verb_name.c_str(), e.what());
+      std::fprintf(stderr, "%s: %s\n", verb_name.c_str(), printable_message(e.what()).c_str());
       return 2;
     } catch (const std::exception& e) {
       std::string msg = e.what();
       // libtorch messages carry a C++ backtrace after the first line: keep the first line only.
-      msg = msg.substr(0, msg.find('\n'));
+      msg = printable_message(msg.substr(0, msg.find('\n')));
       std::fprintf(stderr, "%s: internal error: %s\n", verb_name.c_str(), msg.c_str());
       return 1;
     }

@@ -281,9 +281,12 @@ std::vector<int32_t> knn_indices(const float* xyz, int64_t n, const float* cente
 
 PointGroups group_points(const float* xyz, const float* rgb, int64_t n, int64_t g, int64_t k) {
   if (g < 1 || k < 1) throw InputError("point grouping needs at least one group of at least one point");
-  if (n < g || n < k)
-    throw InputError("point cloud has " + std::to_string(n) + " points, fewer than the model's " + std::to_string(g) +
-                     " groups of " + std::to_string(k));
+  // Fewer points than groups is fine: like the CUDA kernel, FPS then repeats indices (every point's
+  // distance is 0 once all are picked, and the kernel's tie rule decides). Fewer points than the
+  // group size is not: the reference's kNN (topk over N) fails there too.
+  if (n < k)
+    throw InputError("point cloud has " + std::to_string(n) + " points, fewer than the model's group size " +
+                     std::to_string(k) + " (each group takes the " + std::to_string(k) + " nearest points)");
   PointGroups pg;
   pg.num_groups = g;
   pg.group_size = k;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "omnibind/common/atomic_file.h"
+#include "omnibind/common/printable.h"
 #include "omnibind/serving/base64.h"
 #include "omnibind/serving/embed_batcher.h"
 #include "omnibind/serving/request_error.h"
@@ -42,7 +43,8 @@ struct Server::Impl {
     res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
   }
   static void send_error(httplib::Response& res, int status, const std::string& message, const std::string& field) {
-    send_json(res, status, json{{"error", {{"message", message}, {"field", field.empty() ? json(nullptr) : json(field)}}}});
+    // Messages may quote file bytes: printable_message keeps the reply valid one-line UTF-8 JSON.
+    send_json(res, status, json{{"error", {{"message", printable_message(message)}, {"field", field.empty() ? json(nullptr) : json(field)}}}});
   }
   // Runs a handler; turns every exception into a JSON error (the server never dies on input).
   template <class F>

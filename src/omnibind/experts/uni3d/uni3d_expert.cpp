@@ -50,9 +50,11 @@ at::Tensor uni3d_point_input(const media::PointCloud& cloud, const Uni3dConfig& 
       xyz[i * 3 + k] = cloud.xyz[keep[i] * 3 + k];
       rgb[i * 3 + k] = cloud.rgb[keep[i] * 3 + k];
     }
-  if (n < c.num_group || n < c.group_size)
-    throw InputError(name + ": point cloud has " + std::to_string(n) + " points, fewer than the model's " +
-                     std::to_string(c.num_group) + " groups of " + std::to_string(c.group_size));
+  // Fewer points than groups: FPS repeats indices, as the reference does (docs/reference/uni3d.md).
+  if (n < c.group_size)
+    throw InputError(name + ": point cloud has " + std::to_string(n) + " points, fewer than the model's group size " +
+                     std::to_string(c.group_size) + " (each group takes the " + std::to_string(c.group_size) +
+                     " nearest points; the reference fails here too)");
   try {
     preprocess::pc_norm(xyz.data(), n, xyz.data());
   } catch (const InputError& e) {
