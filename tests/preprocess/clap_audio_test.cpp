@@ -14,6 +14,7 @@
 #include "omnibind/common/error.h"
 #include "omnibind/media/audio.h"
 #include "omnibind/preprocess/audio_waveform.h"
+#include "omnibind/preprocess/clap_draws.h"
 #include "omnibind/preprocess/clap_mel.h"
 #include "omnibind/preprocess/torchlibrosa_logmel.h"
 
@@ -46,6 +47,8 @@ void check_folder(const std::string& mode) {
   const at::Tensor longer_want = fx.tensor("expected_model.safetensors", "audio/longer");
   ASSERT_EQ(inputs["audio"].size(), 7u);
   ASSERT_EQ(longer_want.size(0), 7);
+  // The recorded draws, read by the same reader `--crop-draws inputs.json` uses.
+  const ClapDrawsTable table = read_clap_draws_file(fx.path("inputs.json"));
   TorchlibrosaWeights w;
   if (!fusion)
     w = checked_torchlibrosa_weights(
@@ -60,8 +63,12 @@ void check_folder(const std::string& mode) {
     const std::string k = name + "/";
     const media::Audio audio = media::decode_audio_file(fx.path("inputs/" + in["file"].get<std::string>()));
     ASSERT_EQ(audio.frames(), in["frames"].get<int64_t>()) << name;
+    const ClapDraws* recorded = find_clap_draws(table, fx.path("inputs/" + in["file"].get<std::string>()));
+    ASSERT_NE(recorded, nullptr) << name;
+    EXPECT_EQ(recorded->chunk_starts, draws_of(in).chunk_starts) << name;
+    EXPECT_EQ(recorded->crop_start, draws_of(in).crop_start) << name;
     ClapAudioTrace tr;
-    const ClapAudioInput got = clap_audio_input(audio, fusion, name, {}, draws_of(in), &tr);
+    const ClapAudioInput got = clap_audio_input(audio, fusion, name, {}, *recorded, &tr);
     const ClapDecisions& d = got.decisions;
 
     // librosa.load(sr=48000)
@@ -215,6 +222,29 @@ TEST(ClapAudio, DrawsOutsideTheirRangesAreInputErrors) {
   bad_crop.crop_start = 120000;
   EXPECT_TRUE(testkit::input_error_of([&] { clap_audio_input_from_waveform(wave, false, "x.wav", {}, bad_crop); }).empty());
   EXPECT_FALSE(testkit::input_error_of([&] { clap_audio_input_from_waveform({}, true, "empty.wav"); }).empty());
+}
+
+TEST(ClapAudio, DrawsTableReadsBothLayoutsAndRejectsBadJson) {
+  const ClapDrawsTable t = parse_clap_draws(
+      R"({"a/b/long.wav": {"chunk_starts": [1, 90, 200], "crop_start": 7}, "other.flac": {"crop_start": 3}})", "d.json");
+  const ClapDraws* d = find_clap_draws(t, "a/b/long.wav");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->chunk_starts, (std::array<int64_t, 3>{1, 90, 200}));
+  EXPECT_EQ(d->crop_start, 7);
+  const ClapDraws* o = find_clap_draws(t, "/data/other.flac");  // by file name
+  ASSERT_NE(o, nullptr);
+  EXPECT_FALSE(o->chunk_starts.has_value());
+  EXPECT_EQ(o->crop_start, 3);
+  EXPECT_EQ(find_clap_draws(t, "missing.wav"), nullptr);
+  const ClapDrawsTable f = parse_clap_draws(R"({"audio": [{"file": "x.wav", "name": "x", "waveform_crop_start": 5}]})", "i.json");
+  ASSERT_NE(find_clap_draws(f, "dir/x.wav"), nullptr);
+  EXPECT_EQ(find_clap_draws(f, "dir/x.wav")->crop_start, 5);
+  for (const char* bad : {"{", "[1,2]", R"({"a.wav": {"chunk_starts": [1, 2]}})", R"({"a.wav": {"crop_start": -4}})",
+                          R"({"a.wav": 3})"}) {
+    const std::string m = testkit::input_error_of([&] { parse_clap_draws(bad, "draws.json"); });
+    EXPECT_NE(m.find("draws.json"), std::string::npos) << bad << " -> " << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
 }
 
 TEST(ClapAudio, HtkFilterbankIsUnnormalisedTriangles) {
