@@ -5,8 +5,13 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <climits>
+#include <cstdint>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -116,6 +121,55 @@ TEST(RobertaTokenizer, HandCheckedCasesMatchReference) {
   EXPECT_EQ(tok.tokenize("the <mask> sound</s> of <s>rain<pad>"),
             (std::vector<std::string>{"the", "<mask>", "\xC4\xA0sound", "</s>", "\xC4\xA0of", "\xC4\xA0", "<s>", "rain",
                                       "<pad>"}));
+}
+
+// The tokenizer merges with a heap; check it against the reference's round-by-round loop written out
+// plainly here (lowest-ranked pair, all its occurrences left to right) on long single pre-tokens.
+TEST(RobertaTokenizer, HeapBpeEqualsRoundByRoundMerging) {
+  OMNIBIND_REQUIRE_SHARED();
+  const std::string merges_path = clap_path("fusion", "roberta_merges.txt");
+  const RobertaBpeTokenizer tok(clap_path("fusion", "roberta_vocab.json"), merges_path);
+  std::map<std::pair<std::string, std::string>, int> ranks;
+  {
+    std::ifstream in(merges_path);
+    std::string line, a, b;
+    std::getline(in, line);  // header
+    for (int r = 0; std::getline(in, line); ++r) {
+      std::istringstream fields(line);
+      fields >> a >> b;
+      ranks[{a, b}] = r;
+    }
+  }
+  std::mt19937 rng(20241203);
+  const std::string alphabets[] = {"abcdefghijklmnopqrstuvwxyz", "etaoinshr", "ab", "a", "0123456789"};
+  for (int t = 0; t < 100; ++t) {
+    const std::string& alphabet = alphabets[t % 5];
+    const bool space = rng() % 2;
+    std::string text = space ? " " : "";
+    const size_t n = 1 + rng() % 250;
+    for (size_t i = 0; i < n; ++i) text += alphabet[rng() % alphabet.size()];
+    std::vector<std::string> word;
+    if (space) word.push_back("\xC4\xA0");  // the stand-in of the space byte
+    for (size_t i = space ? 1 : 0; i < text.size(); ++i) word.push_back(std::string(1, text[i]));
+    while (word.size() > 1) {
+      int best = INT32_MAX;
+      for (size_t i = 0; i + 1 < word.size(); ++i)
+        if (auto it = ranks.find({word[i], word[i + 1]}); it != ranks.end()) best = std::min(best, it->second);
+      if (best == INT32_MAX) break;
+      std::vector<std::string> merged;
+      for (size_t i = 0; i < word.size();) {
+        const auto it = i + 1 < word.size() ? ranks.find({word[i], word[i + 1]}) : ranks.end();
+        if (it != ranks.end() && it->second == best) {
+          merged.push_back(word[i] + word[i + 1]);
+          i += 2;
+        } else {
+          merged.push_back(word[i++]);
+        }
+      }
+      word.swap(merged);
+    }
+    ASSERT_EQ(tok.tokenize(text), word) << text;
+  }
 }
 
 TEST(RobertaTokenizer, Gpt2PreTokenizer) {
