@@ -1,5 +1,7 @@
 // Picking tokenizer files out of `--vocab` lists: by content (the fixtures' real files), by name, and
 // one-line errors naming what is missing or ambiguous.
+#include "omnibind/preprocess/tokenizer_files.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -7,7 +9,6 @@
 #include <vector>
 
 #include "omnibind/common/error.h"
-#include "omnibind/preprocess/tokenizer_files.h"
 #include "testing/test_support.h"
 
 namespace omnibind::preprocess {

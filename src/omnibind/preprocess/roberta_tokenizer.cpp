@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <fstream>
 #include <mutex>
-#include <queue>
 #include <nlohmann/json.hpp>
+#include <queue>
 #include <sstream>
 #include <unordered_map>
 
@@ -130,7 +130,8 @@ struct RobertaBpeTokenizer::Impl {
     std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
     const auto rank_at = [&](int32_t i) -> const Merge* {
       if (i < 0 || !alive[static_cast<size_t>(i)] || next[static_cast<size_t>(i)] < 0) return nullptr;
-      const auto it = merges.find(pair_key(sym[static_cast<size_t>(i)], sym[static_cast<size_t>(next[static_cast<size_t>(i)])]));
+      const auto it =
+          merges.find(pair_key(sym[static_cast<size_t>(i)], sym[static_cast<size_t>(next[static_cast<size_t>(i)])]));
       return it == merges.end() ? nullptr : &it->second;
     };
     const auto push = [&](int32_t i) {
@@ -189,7 +190,8 @@ struct RobertaBpeTokenizer::Impl {
         continue;
       }
       for (const auto& [a, b] : gpt2_split(seg.text))
-        for (int32_t s : bpe_cached(encode_utf8(seg.text.substr(a, b - a)))) out.push_back(symbols[static_cast<size_t>(s)]);
+        for (int32_t s : bpe_cached(encode_utf8(seg.text.substr(a, b - a))))
+          out.push_back(symbols[static_cast<size_t>(s)]);
     }
     return out;
   }
@@ -231,7 +233,8 @@ RobertaBpeTokenizer::RobertaBpeTokenizer(const std::string& vocab_json, const st
     }
     const auto need = [&](const char* tok) {
       const auto it = impl_->encoder.find(tok);
-      require(it != impl_->encoder.end(), vocab_json + ": not a RoBERTa vocab.json: no '" + std::string(tok) + "' entry");
+      require(it != impl_->encoder.end(),
+              vocab_json + ": not a RoBERTa vocab.json: no '" + std::string(tok) + "' entry");
       return it->second;
     };
     impl_->bos = need("<s>");
@@ -261,8 +264,9 @@ RobertaBpeTokenizer::RobertaBpeTokenizer(const std::string& vocab_json, const st
       }
     }
     size_t pos = lf.find('\n');
-    require(pos != std::string::npos, merges_txt + ": not a BPE merges.txt: a single line (expected a header line and "
-                                                   "one 'first second' merge per line)");
+    require(pos != std::string::npos, merges_txt +
+                                          ": not a BPE merges.txt: a single line (expected a header line and "
+                                          "one 'first second' merge per line)");
     ++pos;
     int rank = 0;
     int64_t line_no = 2;

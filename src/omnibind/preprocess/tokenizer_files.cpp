@@ -28,7 +28,8 @@ std::string pick_one(const std::vector<std::string>& files, TokenizerFileKind ki
   std::vector<std::string> hits;
   for (const auto& f : files)
     if (tokenizer_file_kind(f) == kind) hits.push_back(f);
-  require(!hits.empty(), family + ": needs " + what + " (give it with --vocab); tokenizer files given: " + joined(files));
+  require(!hits.empty(),
+          family + ": needs " + what + " (give it with --vocab); tokenizer files given: " + joined(files));
   require(hits.size() == 1, family + ": more than one " + what + " given: " + joined(hits));
   return hits.front();
 }
