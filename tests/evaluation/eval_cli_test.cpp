@@ -81,3 +81,21 @@ TEST(EvalCli, BadInputIsOneLineExitTwoAndNothingWritten) {
   write_bytes_atomically(f.dir + "/other.json", cfg);
   expect_bad({"eval", "--pools", f.eval, "--head", f.head, "--config", f.dir + "/other.json"}, "U4D");
 }
+
+// Issue 16 item 6: without --config/--preset, eval reads the config `train` stored in the head.
+TEST(EvalCli, TakesTheConfigFromTheHeadsMetadata) {
+  auto f = make_fixture();
+  auto with = testkit::run_cli({"eval", "--pools", f.eval, "--head", f.head, "--config", f.config});
+  auto without = testkit::run_cli({"eval", "--pools", f.eval, "--head", f.head});
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  EXPECT_EQ(without.out, with.out);
+  // A head without that metadata says what to pass instead.
+  tensor_io::write_checkpoint(f.dir + "/bare.safetensors", evaltest::random_heads(binding::load_binding_config(f.config), 5));
+  auto bare = testkit::run_cli({"eval", "--pools", f.eval, "--head", f.dir + "/bare.safetensors"});
+  EXPECT_EQ(bare.exit_code, 2);
+  EXPECT_NE(bare.err.find("pass --preset or --config"), std::string::npos) << bare.err;
+  auto both = testkit::run_cli({"eval", "--pools", f.eval, "--head", f.head, "--config", f.config, "--preset", "base"});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE(both.err.find("at most one of --config and --preset"), std::string::npos) << both.err;
+}

@@ -6,6 +6,7 @@
 
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
+#include "omnibind/tensor_io/safetensors.h"
 
 namespace omnibind::binding {
 
@@ -243,6 +244,14 @@ BindingConfig parse_binding_config(const std::string& json_text, const std::stri
 }
 
 BindingConfig load_binding_config(const std::string& path) { return parse_binding_config(read_file_bytes(path), path); }
+
+BindingConfig binding_config_of_checkpoint(const std::string& path) {
+  std::map<std::string, std::string> meta;
+  if (tensor_io::looks_like_safetensors(path)) meta = tensor_io::read_safetensors(path).metadata;
+  auto it = meta.find("binding_config");
+  require(it != meta.end(), path + ": has no __metadata__.binding_config; pass --preset or --config");
+  return parse_binding_config(it->second, path + " __metadata__.binding_config");
+}
 
 std::string binding_config_to_json(const BindingConfig& c) {
   nlohmann::ordered_json j;

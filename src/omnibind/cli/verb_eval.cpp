@@ -19,8 +19,11 @@ struct EvalCliOptions {
 };
 
 int run_eval(const EvalCliOptions& o) {
-  require(o.preset.empty() != o.config.empty(), "give exactly one of --config and --preset");
-  auto config = o.preset.empty() ? binding::load_binding_config(o.config) : binding::preset_config(o.preset);
+  require(o.preset.empty() || o.config.empty(), "give at most one of --config and --preset");
+  // Neither: the config `train` stored in the head's metadata.
+  auto config = !o.preset.empty()  ? binding::preset_config(o.preset)
+                : !o.config.empty() ? binding::load_binding_config(o.config)
+                                    : binding::binding_config_of_checkpoint(o.head);
   std::fprintf(stderr, "eval: loading %s\n", o.pools.c_str());
   auto set = evaluation::load_eval_set(o.pools);
   auto model = binding::OmniBindModel::load(tensor_io::load_checkpoint(o.head), config, binding::parse_precision(o.precision));
@@ -40,7 +43,7 @@ VerbRun setup_eval(CLI::App& app) {
   app.add_option("--pools", o->pools, "Evaluation pool directory (manifest.json, <modality>.safetensors with pair/label, prompts.safetensors)")
       ->required();
   app.add_option("--head", o->head, "Trained projector/router checkpoint (.safetensors, .pt, .pth)")->required();
-  app.add_option("--config", o->config, "Binding config JSON the checkpoint was trained with");
+  app.add_option("--config", o->config, "Binding config JSON the checkpoint was trained with (default: the one in the head's metadata)");
   app.add_option("--preset", o->preset, "Official layout (base, large, full) instead of --config");
   app.add_option("--json", o->json, "Write the table as JSON here (atomic)");
   app.add_option("--markdown", o->markdown, "Write the table as Markdown here (atomic)");

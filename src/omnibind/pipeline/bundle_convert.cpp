@@ -75,11 +75,7 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
     config = binding::load_binding_config(o.config);
     m.binding = config;
   } else {
-    std::map<std::string, std::string> meta;
-    if (tensor_io::looks_like_safetensors(o.heads)) meta = tensor_io::read_safetensors(o.heads).metadata;
-    auto it = meta.find("binding_config");
-    require(it != meta.end(), o.heads + ": has no __metadata__.binding_config; pass --preset or --config");
-    config = binding::parse_binding_config(it->second, o.heads + " __metadata__.binding_config");
+    config = binding::binding_config_of_checkpoint(o.heads);
     m.binding = config;
   }
   const binding::OmniBindModel model = binding::OmniBindModel::load(sd, config);
