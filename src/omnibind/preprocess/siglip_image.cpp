@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "omnibind/common/error.h"
-#include "omnibind/preprocess/pil_resize.h"
+#include "omnibind/preprocess/clip_image.h"
 
 namespace omnibind::preprocess {
 
@@ -32,21 +32,10 @@ at::Tensor siglip_image_input(const media::Image& image, int size) {
   require(size > 0, "SigLIP image size must be positive");
   require(image.height != 1, "image is 1 pixel high: SigLIP's reference preprocessing cannot read it (transformers "
                              "takes a 1-row array for a 1-channel image and fails)");
-  const media::Image resized =
-      pil_resize_bicubic(image.height == 3 ? as_reference_reads_three_rows(image) : image, size, size);
-
-  // rescale: uint8 * (1/255) in float64, astype(float32); normalize: (x - 0.5) / 0.5 in float32.
-  float lut[256];
-  for (int v = 0; v < 256; ++v) {
-    const float x = static_cast<float>(static_cast<double>(v) * (1.0 / 255.0));
-    lut[v] = (x - 0.5f) / 0.5f;
-  }
-  at::Tensor out = at::empty({3, size, size}, at::kFloat);
-  float* o = out.data_ptr<float>();
-  const size_t plane = static_cast<size_t>(size) * size;
-  for (size_t i = 0; i < plane; ++i)
-    for (int c = 0; c < 3; ++c) o[c * plane + i] = lut[resized.rgb[3 * i + c]];
-  return out;
+  // SiglipImageProcessor: resize to (size, size) BICUBIC via PIL; rescale = uint8 * (1/255) in
+  // float64, astype(float32); normalize (x - 0.5) / 0.5 in float32.
+  return clip_image_input(image.height == 3 ? as_reference_reads_three_rows(image) : image, size, ImageResize::Squash,
+                          PixelScale::HfRescale, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5});
 }
 
 }  // namespace omnibind::preprocess
