@@ -84,7 +84,11 @@ std::string one_line(std::string s) {
 SentencePieceModel::SentencePieceModel(std::string_view serialized, const std::string& name) : name_(name) {
   char err[512] = {0};
   handle_ = shim().load(serialized.data(), serialized.size(), err, sizeof err);
-  if (!handle_) throw InputError(name + ": not a SentencePiece model (" + one_line(err) + ")");
+  if (!handle_) {
+    std::string why = one_line(err);
+    if (why.find("ParseFromArray") != std::string::npos) why = "not a serialized ModelProto";
+    throw InputError(name + ": not a SentencePiece model (" + why + ")");
+  }
 }
 
 SentencePieceModel::~SentencePieceModel() {
