@@ -153,3 +153,10 @@ TEST(SiglipEmbedCli, BadInputsAreOneLineExit2) {
   args.push_back(png);
   expect_exit2(args, out, "1 pixel high");
 }
+
+TEST(SiglipEmbedCli, InspectRecognisesTheCheckpoint) {
+  OMNIBIND_REQUIRE_SHARED();
+  auto r = testkit::run_cli({"inspect", fixture("large16", "weights.safetensors")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("SigLIP checkpoint (expert siglip"), std::string::npos) << r.out;
+}

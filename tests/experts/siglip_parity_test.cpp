@@ -314,6 +314,11 @@ TEST(SiglipParity, BadInputsAreInputErrors) {
   o.vocab_files = {path("large16", "config.json")};
   EXPECT_NE(testkit::input_error_of([&] { experts::make_siglip_expert(o); }).find("not a SentencePiece model"),
             std::string::npos);
+  // Bundles and serve carry one tokenizer path (bpe_vocab): it is the SentencePiece model here.
+  o.vocab_files = {};
+  o.bpe_vocab = path("large16", "spiece.model");
+  EXPECT_EQ(experts::make_siglip_expert(o)->preprocess(experts::Modality::Text, experts::MediaInput::from_text("A Dog."))[1].item<int64_t>(), 28);
+  o.bpe_vocab = "";
   o.vocab_files = {path("large16", "spiece.model")};
   auto e = experts::make_siglip_expert(o);
   std::string long_text;

@@ -79,9 +79,11 @@ class SiglipExpert : public Expert {
     if (!o.config.empty() && !o.size.empty()) config.key = siglip::builtin_config(o.size).key;
     model_ = SiglipModel::load(config, WeightSource(*weights_, o.precision == "bf16" ? at::kBFloat16 : at::kFloat,
                                                     "SigLIP"));
-    const std::string spiece = spiece_file(o.vocab_files);
+    // The tokenizer file: --vocab; else the single tokenizer path that bundles (manifest "bpe") and
+    // `serve --bpe-vocab` carry.
+    std::string spiece = spiece_file(o.vocab_files);
+    if (spiece.empty()) spiece = o.bpe_vocab;
     if (!spiece.empty()) tokenizer_ = std::make_unique<preprocess::SiglipTokenizer>(spiece);
-    else require(o.bpe_vocab.empty(), "siglip text uses a SentencePiece model (--vocab spiece.model), not --bpe");
     if (tokenizer_)
       require(tokenizer_->vocab_size() <= config.vocab_size,
               spiece + ": " + std::to_string(tokenizer_->vocab_size()) + " pieces, more than the model's " +
@@ -150,6 +152,19 @@ class SiglipExpert : public Expert {
 
 std::unique_ptr<Expert> make_siglip_expert(const ExpertOptions& options) {
   return std::make_unique<SiglipExpert>(options);
+}
+
+std::string describe_siglip_checkpoint(const tensor_io::StateDict& sd) {
+  if (!sd.contains("vision_model.head.probe") || !sd.contains("text_model.head.weight") ||
+      !sd.contains("vision_model.embeddings.patch_embedding.weight"))
+    return "";
+  const auto& shape = sd.at("vision_model.embeddings.patch_embedding.weight").shape;
+  for (const char* size : {"large16", "so400m14"}) {
+    const SiglipConfig c = siglip::builtin_config(size);
+    if (shape == std::vector<int64_t>{c.dim(), c.channels, c.patch, c.patch})
+      return std::string("SigLIP checkpoint (expert siglip, --size ") + size + ", key " + c.key + ")";
+  }
+  return "SigLIP checkpoint (expert siglip, custom width: needs --config)";
 }
 
 void register_siglip_expert() {
