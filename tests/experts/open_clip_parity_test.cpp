@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -68,6 +69,12 @@ struct Fixture {
 // decode_inconsistent_utf8: "doesnÃ¢â‚¬â„¢t" -> "doesn't"), which clip_text_clean does not do
 // (docs/reference/imagebind_preprocessing.md). Checked on its own in FtfyMojibakeRow.
 constexpr const char* kMojibakeRow = "ftfy_changes";
+
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", v);
+  return b;
+}
 
 std::string stem(const std::string& file) { return file.substr(0, file.rfind('.')); }
 
@@ -195,6 +202,7 @@ TEST(OpenClipParity, IntermediatesOfItemZero) {
   for (const auto& [k, got] : vision) {
     const double tol = 1e-5 * std::max(1.0, want(k).abs().max().item<double>());
     EXPECT_LE(max_abs(got, want(k)), tol) << k;
+    RecordProperty(k, num(max_abs(got, want(k))));
   }
   EXPECT_LE(max_abs(feat[0], want("image/features")[0]), 1e-5);
 
@@ -208,6 +216,7 @@ TEST(OpenClipParity, IntermediatesOfItemZero) {
   for (const auto& [k, got] : text) {
     const double tol = 1e-5 * std::max(1.0, want(k).abs().max().item<double>());
     EXPECT_LE(max_abs(got, want(k)), tol) << k;
+    RecordProperty(k, num(max_abs(got, want(k))));
   }
   EXPECT_TRUE(at::equal(ts.pool_index, Fixture::get(f.text, "argmax_index")));
   EXPECT_LE(max_abs(tfeat, want("text/features")), 1e-5);
@@ -233,6 +242,10 @@ TEST(OpenClipParity, EmbeddingsOfEveryImageAndText) {
     }
     at::Tensor batch = expert->encode(Modality::Image, at::stack(px));
     EXPECT_LE(max_abs(batch, want_img), 1e-4) << weights;
+    double min_cos = 1.0;
+    for (int64_t i = 0; i < batch.size(0); ++i) min_cos = std::min(min_cos, cosine(batch[i], want_img[i]));
+    RecordProperty(weights + " image max_abs", num(max_abs(batch, want_img)));
+    RecordProperty(weights + " image 1-min_cosine", num(1.0 - min_cos));
 
     const auto texts = f.texts();
     std::vector<at::Tensor> ids;
@@ -248,7 +261,12 @@ TEST(OpenClipParity, EmbeddingsOfEveryImageAndText) {
     EXPECT_LE(max_abs(expert->encode(Modality::Text, at::stack(ids)), want_txt.index_select(0, at::tensor(rows))), 1e-4)
         << weights;
     // Every row (the mojibake one included) from the reference token ids.
-    EXPECT_LE(max_abs(expert->encode(Modality::Text, Fixture::get(f.text, "token_ids")), want_txt), 1e-4) << weights;
+    at::Tensor all = expert->encode(Modality::Text, Fixture::get(f.text, "token_ids"));
+    EXPECT_LE(max_abs(all, want_txt), 1e-4) << weights;
+    double min_cos_t = 1.0;
+    for (int64_t i = 0; i < all.size(0); ++i) min_cos_t = std::min(min_cos_t, cosine(all[i], want_txt[i]));
+    RecordProperty(weights + " text max_abs", num(max_abs(all, want_txt)));
+    RecordProperty(weights + " text 1-min_cosine", num(1.0 - min_cos_t));
   }
   // Bytes in memory give the same pixels as the file.
   auto expert = mini_expert("weights.safetensors");
