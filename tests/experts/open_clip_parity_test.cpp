@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -64,6 +65,17 @@ struct Fixture {
   }
 };
 
+// The one fixture text whose cleaning needs ftfy's mojibake repair (fix_encoding /
+// decode_inconsistent_utf8: "doesnÃ¢â‚¬â„¢t" -> "doesn't"), which clip_text_clean does not do
+// (docs/reference/imagebind_preprocessing.md). Checked on its own in FtfyMojibakeRow.
+constexpr const char* kMojibakeRow = "ftfy_changes";
+
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", v);
+  return b;
+}
+
 std::string stem(const std::string& file) { return file.substr(0, file.rfind('.')); }
 
 std::unique_ptr<Expert> mini_expert(const std::string& weights, const std::string& precision = "fp32") {
@@ -95,6 +107,16 @@ TEST(OpenClipConfig, FixtureConfigAndBuiltin) {
   EXPECT_TRUE(h.quick_gelu);
   EXPECT_EQ(h.resize_mode, open_clip::ResizeMode::Squash);
   EXPECT_NE(testkit::input_error_of([] { open_clip::builtin_config("giant"); }).find("dfn5b-h14"), std::string::npos);
+}
+
+TEST(OpenClipConfig, DescribeCheckpoint) {
+  OMNIBIND_REQUIRE_SHARED();
+  auto d = open_clip::describe_checkpoint(open_weights(fx("weights.pt")));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(*d,
+            "open_clip CLIP: vision width 64, 2 layers, patch 14, image 224; text width 32, 2 layers, vocab 49408, "
+            "context 77; embed 48");
+  EXPECT_FALSE(open_clip::describe_checkpoint(open_weights(testkit::shared_path("fixtures/eva02_clip_mini/weights.pt"))));
 }
 
 TEST(OpenClipConfig, RejectsWhatIsNotPortedAndUnknownKeys) {
@@ -137,9 +159,11 @@ TEST(OpenClipParity, TokenIdsAndPoolingIndex) {
   at::Tensor ids = tok.tokenize(f.texts(), 77);
   at::Tensor want = Fixture::get(f.text, "token_ids");
   ASSERT_EQ(ids.sizes(), want.sizes());
-  for (int64_t r = 0; r < ids.size(0); ++r)
+  for (int64_t r = 0; r < ids.size(0); ++r) {
+    if (f.inputs["texts"][r]["name"] == kMojibakeRow) continue;  // OpenClipParity.FtfyMojibakeRow
     EXPECT_TRUE(at::equal(ids[r], want[r])) << "row " << r << " " << f.inputs["texts"][r]["name"];
-  EXPECT_TRUE(at::equal(vit::first_argmax(ids), Fixture::get(f.text, "argmax_index")));
+    EXPECT_EQ(vit::first_argmax(ids)[r].item<int64_t>(), Fixture::get(f.text, "argmax_index")[r].item<int64_t>());
+  }
   // The OpenAI spelling is ordinary text for open_clip (and vice versa).
   at::Tensor openai = tok.tokenize({"a <|endoftext|> b"}, 77);
   EXPECT_EQ(vit::first_argmax(openai)[0].item<int64_t>(), openai.ne(0).sum().item<int64_t>() - 1);
@@ -178,6 +202,7 @@ TEST(OpenClipParity, IntermediatesOfItemZero) {
   for (const auto& [k, got] : vision) {
     const double tol = 1e-5 * std::max(1.0, want(k).abs().max().item<double>());
     EXPECT_LE(max_abs(got, want(k)), tol) << k;
+    RecordProperty(k, num(max_abs(got, want(k))));
   }
   EXPECT_LE(max_abs(feat[0], want("image/features")[0]), 1e-5);
 
@@ -191,6 +216,7 @@ TEST(OpenClipParity, IntermediatesOfItemZero) {
   for (const auto& [k, got] : text) {
     const double tol = 1e-5 * std::max(1.0, want(k).abs().max().item<double>());
     EXPECT_LE(max_abs(got, want(k)), tol) << k;
+    RecordProperty(k, num(max_abs(got, want(k))));
   }
   EXPECT_TRUE(at::equal(ts.pool_index, Fixture::get(f.text, "argmax_index")));
   EXPECT_LE(max_abs(tfeat, want("text/features")), 1e-5);
@@ -216,16 +242,31 @@ TEST(OpenClipParity, EmbeddingsOfEveryImageAndText) {
     }
     at::Tensor batch = expert->encode(Modality::Image, at::stack(px));
     EXPECT_LE(max_abs(batch, want_img), 1e-4) << weights;
+    double min_cos = 1.0;
+    for (int64_t i = 0; i < batch.size(0); ++i) min_cos = std::min(min_cos, cosine(batch[i], want_img[i]));
+    RecordProperty(weights + " image max_abs", num(max_abs(batch, want_img)));
+    RecordProperty(weights + " image 1-min_cosine", num(1.0 - min_cos));
 
     const auto texts = f.texts();
     std::vector<at::Tensor> ids;
+    std::vector<int64_t> rows;
     for (size_t i = 0; i < texts.size(); ++i) {
+      if (f.inputs["texts"][i]["name"] == kMojibakeRow) continue;  // OpenClipParity.FtfyMojibakeRow
+      rows.push_back(static_cast<int64_t>(i));
       ids.push_back(expert->preprocess(Modality::Text, MediaInput::from_text(texts[i])));
       at::Tensor e = expert->encode(Modality::Text, ids.back().unsqueeze(0))[0];
       EXPECT_GE(cosine(e, want_txt[i]), 0.99999) << weights << " text " << i;
       EXPECT_LE(max_abs(e, want_txt[i]), 1e-4) << weights << " text " << i;
     }
-    EXPECT_LE(max_abs(expert->encode(Modality::Text, at::stack(ids)), want_txt), 1e-4) << weights;
+    EXPECT_LE(max_abs(expert->encode(Modality::Text, at::stack(ids)), want_txt.index_select(0, at::tensor(rows))), 1e-4)
+        << weights;
+    // Every row (the mojibake one included) from the reference token ids.
+    at::Tensor all = expert->encode(Modality::Text, Fixture::get(f.text, "token_ids"));
+    EXPECT_LE(max_abs(all, want_txt), 1e-4) << weights;
+    double min_cos_t = 1.0;
+    for (int64_t i = 0; i < all.size(0); ++i) min_cos_t = std::min(min_cos_t, cosine(all[i], want_txt[i]));
+    RecordProperty(weights + " text max_abs", num(max_abs(all, want_txt)));
+    RecordProperty(weights + " text 1-min_cosine", num(1.0 - min_cos_t));
   }
   // Bytes in memory give the same pixels as the file.
   auto expert = mini_expert("weights.safetensors");
@@ -233,6 +274,22 @@ TEST(OpenClipParity, EmbeddingsOfEveryImageAndText) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_TRUE(at::equal(expert->preprocess(Modality::Image, MediaInput::from_bytes(bytes, "train.jpeg")),
                         Fixture::get(f.vision, "train/pixel_values")));
+}
+
+// Known gap, kept failing on purpose: ftfy.fix_text repairs the double mojibake in this row before
+// tokenizing; our ftfy subset does not (shared with EVA-CLIP and ImageBind's tokenizer).
+TEST(OpenClipParity, FtfyMojibakeRow) {
+  OMNIBIND_REQUIRE_SHARED();
+  Fixture f;
+  auto expert = mini_expert("weights.safetensors");
+  for (size_t r = 0; r < f.inputs["texts"].size(); ++r) {
+    if (f.inputs["texts"][r]["name"] != kMojibakeRow) continue;
+    at::Tensor ids = expert->preprocess(Modality::Text, MediaInput::from_text(f.texts()[r]));
+    EXPECT_TRUE(at::equal(ids, Fixture::get(f.text, "token_ids")[static_cast<int64_t>(r)]))
+        << "ftfy mojibake repair is not implemented: " << f.inputs["texts"][r]["cleaned"];
+    at::Tensor e = expert->encode(Modality::Text, ids.unsqueeze(0))[0];
+    EXPECT_GE(cosine(e, Fixture::get(f.model, "text/omnibind_embedding")[static_cast<int64_t>(r)]), 0.99999);
+  }
 }
 
 TEST(OpenClipParity, Bf16StaysClose) {

@@ -13,7 +13,9 @@
 #include "omnibind/experts/vit/clip_text.h"
 #include "omnibind/experts/vit/vit_layers.h"
 #include "omnibind/experts/weight_source.h"
+#include "omnibind/tensor_io/checkpoint.h"
 #include "omnibind/tensor_io/raw_tensor.h"
+#include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 #include "testing/test_support.h"
 
@@ -388,6 +390,65 @@ TEST(VitBlocks, RandomWeightsLoadWithoutAFile) {
   ids[0][0] = 49406;
   ids[0][1] = 49407;
   EXPECT_EQ(tower.forward(ids).sizes(), (std::vector<int64_t>{1, 8}));
+}
+
+}  // namespace
+
+namespace {
+
+// EVA02-CLIP-E's two towers assembled from the shared blocks, against ../shared/fixtures/eva02_clip_mini
+// (the reference eva_clip code): post-norm fused-qkv vision blocks and the CLIP text tower under "text.".
+// Checks the blocks for the eva_clip expert; that expert owns preprocessing, config and loading.
+TEST(VitBlocks, EvaFixtureThroughTheSharedBlocks) {
+  OMNIBIND_REQUIRE_SHARED();
+  const std::string dir = testkit::shared_path("fixtures/eva02_clip_mini/");
+  auto sd = tio::load_checkpoint(dir + "weights.safetensors");
+  auto vision = tio::read_safetensors(dir + "expected_vision.safetensors");
+  auto text = tio::read_safetensors(dir + "expected_text.safetensors");
+  auto model = tio::read_safetensors(dir + "expected_model.safetensors");
+  auto want = [&](const tio::SafetensorsFile& f, const std::string& k) { return tio::to_tensor(f.tensors.at(k)); };
+  WeightSource w(sd, at::kFloat, "EVA-CLIP");
+  const int64_t W = 64, E = 48, hidden = 548;  // int(64 * 8.571428571428571)
+
+  vit::PatchEmbed pe;
+  pe.load(w, "visual.patch_embed.proj", 3, W, 14, true);
+  at::Tensor cls = w.get("visual.cls_token", {1, 1, W}), pos = w.get("visual.pos_embed", {1, 257, W});
+  vit::BlockSpec spec = vit::BlockSpec::open_clip(W, 4, hidden, vit::Activation::GeluErf, 1e-6);
+  spec.norm = vit::NormPlacement::Post;
+  spec.attn.layout = vit::QkvLayout::FusedQV;
+  spec.attn.out_name = "proj";
+  spec.norm1_name = "norm1";
+  spec.norm2_name = "norm2";
+  spec.fc1_name = "fc1";
+  spec.fc2_name = "fc2";
+  vit::Transformer blocks;
+  blocks.load(w, "visual.blocks", 2, spec);
+  vit::LayerNorm norm;
+  norm.load(w, "visual.norm", W, 1e-6);
+  vit::Linear head;
+  head.load(w, "visual.head", W, E);
+
+  std::vector<at::Tensor> px;
+  for (const char* k : {"dog_image", "train", "cifar10_cat_0000", "wide_car_333x100", "dog_gray_alpha_300x400",
+                        "tiny_rgb_7x5", "very_wide_600x50"})
+    px.push_back(want(vision, std::string(k) + "/pixel_values"));
+  at::Tensor x = pe.forward(at::stack(px));
+  x = at::cat({cls.expand({x.size(0), 1, W}), x}, 1) + pos;
+  at::Tensor feats = head.forward(norm.forward(blocks.forward(x)).select(1, 0));
+  EXPECT_LE(max_abs(feats, want(model, "image/features")), 1e-5 * std::max(1.0, want(model, "image/features").abs().max().item<double>()));
+
+  vit::ClipTextConfig tc;
+  tc.width = 32;
+  tc.heads = 4;
+  tc.layers = 2;
+  tc.embed_dim = E;
+  tc.act = vit::Activation::GeluErf;
+  tc.eps = 1e-5;
+  auto tower = vit::ClipTextTower::load(w.sub("text."), tc);
+  w.get("logit_scale", {}, WeightSource::Kind::Scalar);
+  EXPECT_NO_THROW(w.require_all_used());
+  at::Tensor tf = tower.forward(want(text, "token_ids"));
+  EXPECT_LE(max_abs(tf, want(model, "text/features")), 1e-5 * std::max(1.0, want(model, "text/features").abs().max().item<double>()));
 }
 
 }  // namespace

@@ -250,4 +250,34 @@ OpenClipConfig load_config(const std::string& path) {
   return c;
 }
 
+std::optional<std::string> describe_checkpoint(const tensor_io::StateDict& sd) {
+  const auto& names = sd.names();
+  const std::string pre = !names.empty() && names.front().rfind("module.", 0) == 0 ? "module." : "";
+  auto shape = [&](const std::string& k) -> std::vector<int64_t> {
+    return sd.contains(pre + k) ? sd.at(pre + k).shape : std::vector<int64_t>{};
+  };
+  auto count = [&](const std::string& p) {
+    int64_t n = 0;
+    while (sd.contains(pre + p + std::to_string(n) + ".attn.in_proj_weight")) ++n;
+    return n;
+  };
+  const auto conv = shape("visual.conv1.weight"), vpos = shape("visual.positional_embedding"),
+             proj = shape("visual.proj"), tok = shape("token_embedding.weight"), tpos = shape("positional_embedding");
+  if (conv.size() != 4 || vpos.size() != 2 || proj.size() != 2 || tok.size() != 2 || tpos.size() != 2) return std::nullopt;
+  const int64_t W = conv[0], P = conv[2], T = vpos[0];
+  int64_t grid = 0;
+  while ((grid + 1) * (grid + 1) <= T - 1) ++grid;
+  const int64_t vl = count("visual.transformer.resblocks."), tl = count("transformer.resblocks.");
+  std::string s = "open_clip CLIP: vision width " + std::to_string(W) + ", " + std::to_string(vl) + " layers, patch " +
+                  std::to_string(P) + ", image " + std::to_string(grid * P) + "; text width " + std::to_string(tok[1]) +
+                  ", " + std::to_string(tl) + " layers, vocab " + std::to_string(tok[0]) + ", context " +
+                  std::to_string(tpos[0]) + "; embed " + std::to_string(proj[1]);
+  const OpenClipConfig b = builtin_config("dfn5b-h14");
+  if (W == b.vision_width && vl == b.vision_layers && P == b.patch_size && grid * P == b.image_size &&
+      tok[1] == b.text_width && tl == b.text_layers && tok[0] == b.vocab_size && tpos[0] == b.context_length &&
+      proj[1] == b.embed_dim)
+    s += " = built-in size dfn5b-h14 (DFN5B-CLIP-ViT-H-14)";
+  return s;
+}
+
 }  // namespace omnibind::experts::open_clip

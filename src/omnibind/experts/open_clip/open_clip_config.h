@@ -3,7 +3,10 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "omnibind/tensor_io/raw_tensor.h"
 
 namespace omnibind::experts::open_clip {
 
@@ -53,5 +56,12 @@ OpenClipConfig builtin_config(const std::string& size);
 // dataclass defaults; keys that select something this port does not run (timm/HF towers,
 // attentional pooling, ...) are InputErrors naming the file and key, as are unknown keys.
 OpenClipConfig load_config(const std::string& path);
+
+// For `inspect` and error messages: when `sd` has open_clip CLIP's native-tower keys (visual.conv1,
+// visual.transformer.resblocks, token_embedding, ...), one line describing what the shapes say
+// ("open_clip CLIP: vision width 1280, 32 layers, patch 14, image 224; text width 1024, 24 layers,
+// vocab 49408, context 77; embed 1024 = built-in size dfn5b-h14"); std::nullopt otherwise. Head
+// counts are not stored in a checkpoint and are not reported. A "module." prefix is allowed.
+std::optional<std::string> describe_checkpoint(const tensor_io::StateDict& sd);
 
 }  // namespace omnibind::experts::open_clip

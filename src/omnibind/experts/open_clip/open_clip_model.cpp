@@ -65,11 +65,8 @@ OpenClipModel OpenClipModel::load(const WeightSource& w, const OpenClipConfig& c
   tc.embed_dim = c.embed_dim;
   tc.act = act;
   tc.eps = 1e-5;
-  if (!c.text_layer_scale) {
-    m.text = vit::ClipTextTower::load(w, tc);
-  } else {
-    // Same tower with LayerScale in every block: load the plain tower, then the gammas.
-    m.text = vit::ClipTextTower::load(w, tc);
+  m.text = vit::ClipTextTower::load(w, tc);
+  if (c.text_layer_scale) {  // ls_init_value set: LayerScale after each branch of every text block
     for (int64_t i = 0; i < c.text_layers; ++i) {
       auto& b = m.text.transformer.blocks[static_cast<size_t>(i)];
       const std::string p = "transformer.resblocks." + std::to_string(i) + ".";
