@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
         if (tower != "all" && tower != t) continue;
         at::manual_seed(0);
         at::Tensor input = t == "image" ? at::rand({batch, 3, config.image_size, config.image_size}) * 2 - 1
-                                        : at::randint(0, config.vocab_size, {batch, config.max_positions}, at::kLong);
+                                        : at::randint(0, config.vocab_size, {batch, config.context}, at::kLong);
         auto run = [&] { return t == "image" ? model.image_embeds(input) : model.text_embeds(input); };
         auto t1 = std::chrono::steady_clock::now();
         at::Tensor out;

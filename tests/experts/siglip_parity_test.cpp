@@ -124,6 +124,7 @@ TEST(SiglipParity, BuiltinSizesAreTheReleasedModels) {
   EXPECT_EQ(s.text.layers, 27);
   EXPECT_EQ(s.vocab_size, 32000);
   EXPECT_EQ(s.max_positions, 64);
+  EXPECT_EQ(s.context, 64);
   // Parameter counts of the released files (the fixture README's formula values).
   auto count = [](const SiglipConfig& c) {
     auto layer = [](const TowerConfig& t) { return 4 * (t.hidden * t.hidden + t.hidden) + 2 * t.hidden * t.mlp + t.mlp + t.hidden + 4 * t.hidden; };
@@ -330,5 +331,41 @@ TEST(SiglipParity, BadInputsAreInputErrors) {
             std::string::npos);
   EXPECT_NE(testkit::input_error_of([&] { e->encode(experts::Modality::Image, at::zeros({1, 3, 224, 224})); })
                 .find("expected [B, 3, 384, 384]"),
+            std::string::npos);
+}
+
+TEST(SiglipParity, TextsArePaddedToTheTokenizersLengthNotThePositionTable) {
+  OMNIBIND_REQUIRE_SHARED();
+  // A model with 80 positions behind the released tokenizer (model_max_length 64): the reference pads
+  // to 64 and pools position 63; the extra position rows are never used.
+  Fixture f("large16");
+  const std::string dir = testkit::make_temp_dir("siglip_ctx");
+  std::ifstream in(path("large16", "config.json"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto doc = nlohmann::json::parse(ss.str());
+  doc["text_config"]["max_position_embeddings"] = 80;
+  std::ofstream(dir + "/config.json") << doc.dump();
+  std::vector<std::pair<std::string, at::Tensor>> ts;
+  for (const auto& n : f.weights.tensors.names()) {
+    at::Tensor t = tensor_io::to_tensor(f.weights.tensors.at(n));
+    if (n == "text_model.embeddings.position_embedding.weight") t = at::cat({t, at::randn({16, 32})});
+    ts.emplace_back(n, t);
+  }
+  tensor_io::write_tensors(dir + "/w.safetensors", ts);
+  experts::ExpertOptions o;
+  o.weights = dir + "/w.safetensors";
+  o.config = dir + "/config.json";
+  o.vocab_files = {path("large16", "spiece.model")};
+  auto e = experts::make_siglip_expert(o);
+  auto ids = e->preprocess(experts::Modality::Text, experts::MediaInput::from_text("a photo of train"));
+  ASSERT_EQ(ids.size(0), 64);
+  auto emb = e->encode(experts::Modality::Text, ids.unsqueeze(0));
+  EXPECT_GE(min_cosine(emb, get(f.model, "text/omnibind_embedding").slice(0, 0, 1)), 0.99999);
+  // A tokenizer longer than the position table cannot run (the reference fails on every text).
+  doc["text_config"]["max_position_embeddings"] = 64;
+  doc["tokenizer_config"]["model_max_length"] = 65;
+  std::ofstream(dir + "/config.json") << doc.dump();
+  EXPECT_NE(testkit::input_error_of([&] { load_config(dir + "/config.json"); }).find("model_max_length 65"),
             std::string::npos);
 }

@@ -32,6 +32,9 @@ void SiglipConfig::validate() const {
   require(channels == 3, name + ": vision_config.num_channels must be 3 (RGB images)");
   require(patch > 0 && image_size >= patch, name + ": vision_config.patch_size must be in 1..image_size");
   require(vocab_size > 2 && max_positions > 0, name + ": text_config.vocab_size / max_position_embeddings must be positive");
+  require(context > 0 && context <= max_positions,
+          name + ": tokenizer model_max_length " + std::to_string(context) + " does not fit the " +
+              std::to_string(max_positions) + " text positions (max_position_embeddings)");
 }
 
 SiglipConfig builtin_config(const std::string& size) {
@@ -132,6 +135,11 @@ SiglipConfig load_config(const std::string& path) {
       unsupported("rescale_factor");
     for (const char* k : {"do_resize", "do_rescale", "do_normalize"})
       if (p.contains(k) && p[k] != true) unsupported(k);
+  }
+  if (doc.contains("tokenizer_config")) {
+    const auto& tc = doc["tokenizer_config"];
+    require(tc.is_object(), path + ": 'tokenizer_config' must be an object");
+    get_int(tc, "tokenizer_config", "model_max_length", c.context);
   }
   c.key = key_for_patch(c.patch);
   c.validate();

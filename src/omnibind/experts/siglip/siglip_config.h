@@ -23,6 +23,10 @@ struct SiglipConfig {
   TowerConfig vision, text;
   int64_t channels = 3, image_size = 224, patch = 16;  // SiglipVisionConfig defaults
   int64_t vocab_size = 32000, max_positions = 64;      // SiglipTextConfig defaults
+  // The tokenizer's model_max_length: every text is padded to this many ids and the text tower pools
+  // its last position. Released tokenizer_config.json: 64 (a config file's "tokenizer_config" may
+  // say otherwise; it must fit max_positions, else the reference fails on every text).
+  int64_t context = 64;
 
   int64_t grid() const { return image_size / patch; }             // 24 (L/16-384), 27 (so400m/14-384)
   int64_t vision_tokens() const { return grid() * grid(); }       // 576, 729
@@ -37,7 +41,7 @@ SiglipConfig builtin_config(const std::string& size);
 // A JSON config in Hugging Face's config.json layout ({"text_config": {...}, "vision_config": {...}},
 // the fixture's config.json; missing fields take transformers' defaults). An optional
 // "preprocessor_config" must describe the processing we implement (squash to image_size, bicubic,
-// 1/255, mean = std = 0.5). key by patch size, as the two released models differ: 16 -> SigLip_384,
+// 1/255, mean = std = 0.5); an optional "tokenizer_config.model_max_length" sets `context`. key by patch size, as the two released models differ: 16 -> SigLip_384,
 // 14 -> SigLip_400M_384, else "SIGLIP" (the expert lets --size override it). InputError naming file
 // and field.
 SiglipConfig load_config(const std::string& path);

@@ -109,7 +109,7 @@ class SiglipExpert : public Expert {
       case Modality::Text:
         require(tokenizer_ != nullptr, "siglip text needs the SentencePiece model (--vocab spiece.model)");
         try {
-          return tokenizer_->tokenize({in.text}, model_.config.max_positions)[0];
+          return tokenizer_->tokenize({in.text}, model_.config.context)[0];
         } catch (const InputError& e) {
           std::string msg = e.what();
           throw InputError(msg.rfind("text ", 0) == 0 ? msg : "text " + describe_text(in.text) + ": " + msg);
@@ -129,9 +129,9 @@ class SiglipExpert : public Expert {
                     ", " + std::to_string(c.image_size) + "]");
         return unit(model_.image_embeds(batch.to(at::kFloat)));
       case Modality::Text:
-        require(batch.dim() == 2 && batch.size(1) == c.max_positions && batch.scalar_type() == at::kLong,
+        require(batch.dim() == 2 && batch.size(1) == c.context && batch.scalar_type() == at::kLong,
                 "siglip text batch has shape " + shape_of(batch) + ", expected int64 [B, " +
-                    std::to_string(c.max_positions) + "]");
+                    std::to_string(c.context) + "]");
         require(batch.numel() == 0 || (batch.min().item<int64_t>() >= 0 && batch.max().item<int64_t>() < c.vocab_size),
                 "siglip text batch has token ids outside [0, " + std::to_string(c.vocab_size) + ")");
         return unit(model_.text_embeds(batch));
