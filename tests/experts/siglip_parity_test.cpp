@@ -368,4 +368,15 @@ TEST(SiglipParity, TextsArePaddedToTheTokenizersLengthNotThePositionTable) {
   std::ofstream(dir + "/config.json") << doc.dump();
   EXPECT_NE(testkit::input_error_of([&] { load_config(dir + "/config.json"); }).find("model_max_length 65"),
             std::string::npos);
+  // A tokenizer that returns an attention_mask or does not lower-case is not what OmniBind runs.
+  doc["tokenizer_config"]["model_max_length"] = 64;
+  doc["tokenizer_config"]["model_input_names"] = {"input_ids", "attention_mask"};
+  std::ofstream(dir + "/config.json") << doc.dump();
+  EXPECT_NE(testkit::input_error_of([&] { load_config(dir + "/config.json"); }).find("attention_mask"),
+            std::string::npos);
+  doc["tokenizer_config"]["model_input_names"] = {"input_ids"};
+  doc["tokenizer_config"]["do_lower_case"] = false;
+  std::ofstream(dir + "/config.json") << doc.dump();
+  EXPECT_NE(testkit::input_error_of([&] { load_config(dir + "/config.json"); }).find("do_lower_case"),
+            std::string::npos);
 }

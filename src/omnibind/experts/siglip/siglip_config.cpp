@@ -140,6 +140,19 @@ SiglipConfig load_config(const std::string& path) {
     const auto& tc = doc["tokenizer_config"];
     require(tc.is_object(), path + ": 'tokenizer_config' must be an object");
     get_int(tc, "tokenizer_config", "model_max_length", c.context);
+    // What we implement is the released tokenizer: lower-casing on, no attention_mask returned (so the
+    // text tower attends to the padding). Anything else is refused rather than silently differing.
+    if (tc.contains("do_lower_case") && tc["do_lower_case"] != true)
+      throw InputError(path + ": tokenizer_config.do_lower_case is not true (only SigLIP's released tokenizer, "
+                       "which lower-cases, is implemented)");
+    if (tc.contains("model_input_names")) {
+      const auto& names = tc["model_input_names"];
+      require(names.is_array(), path + ": 'tokenizer_config.model_input_names' must be a list");
+      for (const auto& n : names)
+        require(n == "input_ids", path + ": tokenizer_config.model_input_names lists " + n.dump() +
+                                      " (only ['input_ids'] is implemented: the released processors return no "
+                                      "attention_mask and the text tower attends to the padding)");
+    }
   }
   c.key = key_for_patch(c.patch);
   c.validate();
