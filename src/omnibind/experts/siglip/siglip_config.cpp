@@ -145,6 +145,13 @@ SiglipConfig load_config(const std::string& path) {
     if (tc.contains("do_lower_case") && tc["do_lower_case"] != true)
       throw InputError(path + ": tokenizer_config.do_lower_case is not true (only SigLIP's released tokenizer, "
                        "which lower-cases, is implemented)");
+    for (const auto& [k, want] : {std::pair<const char*, const char*>{"eos_token", "</s>"}, {"pad_token", "</s>"},
+                                   {"unk_token", "<unk>"}})
+      if (tc.contains(k) && tc[k].is_string())
+        require(tc[k] == want, path + ": tokenizer_config." + k + " is " + tc[k].dump() + ", SigLIP's is \"" + want + "\"");
+    if (tc.contains("additional_special_tokens"))
+      require(tc["additional_special_tokens"].is_array() && tc["additional_special_tokens"].empty(),
+              path + ": tokenizer_config.additional_special_tokens must be empty (as released)");
     if (tc.contains("model_input_names")) {
       const auto& names = tc["model_input_names"];
       require(names.is_array(), path + ": 'tokenizer_config.model_input_names' must be a list");
