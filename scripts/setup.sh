@@ -14,6 +14,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libpcre2-dev              # Unicode regex for the CLIP BPE tokenizer
   libicu-dev                # Unicode lowercasing and NFC for the CLIP BPE tokenizer
+  libsentencepiece-dev      # SentencePiece tokenizer (SigLIP)
   libsndfile1-dev libsoxr-dev  # audio decoding
   libjpeg-dev libpng-dev    # image decoding
   libsqlite3-dev zlib1g-dev

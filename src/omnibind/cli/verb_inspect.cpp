@@ -6,6 +6,7 @@
 
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/cli/verb.h"
+#include "omnibind/experts/siglip/siglip_expert.h"
 #include "omnibind/tensor_io/checkpoint.h"
 
 namespace omnibind::cli {
@@ -28,6 +29,7 @@ int run_inspect(const InspectOptions& o) {
   j["dtypes"] = s.dtype_counts;
   const bool is_omnibind = s.projector_heads > 0 || s.ib_heads > 0;
   j["kind"] = is_omnibind ? "omnibind projector/router checkpoint" : "other";
+  if (const auto siglip = experts::describe_siglip_checkpoint(sd); !siglip.empty()) j["kind"] = siglip;
   if (is_omnibind) {
     const int64_t k = s.ib_heads > 0 ? s.ib_heads : 7;
     j["preset"] = s.preset.empty() ? "custom" : s.preset;

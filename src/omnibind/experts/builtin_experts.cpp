@@ -4,12 +4,16 @@
 namespace omnibind::experts {
 void register_imagebind_expert();
 void register_precomputed_expert();
+void register_siglip_expert();
+namespace open_clip { void register_open_clip_expert(); }
 namespace uni3d { void register_uni3d_expert(); }
 namespace zoo { void register_zoo_expert(); }
 
 void register_builtin_experts() {
   register_imagebind_expert();
   register_precomputed_expert();
+  register_siglip_expert();
+  open_clip::register_open_clip_expert();
   uni3d::register_uni3d_expert();
   zoo::register_zoo_expert();
   // Families register here, e.g. register_imagebind_expert(); register_uni3d_expert();
