@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/weight_source.h"
 
 namespace omnibind::experts::audio_text {
 namespace {
@@ -130,6 +131,18 @@ Detected require_family(const tensor_io::StateDict& sd, bool want_wavcaps) {
   if (d.family == Family::WavCaps)
     throw InputError(file + ": this is a WavCaps HTSAT-BERT checkpoint, not a LAION-CLAP one (use --expert wavcaps)");
   throw InputError(file + ": not a LAION-CLAP checkpoint (no '" + kClapAudio + "' and '" + kClapText + "' tensors)");
+}
+
+void require_present(const WeightSource& w, const std::vector<std::string>& names) {
+  if (w.family() == "random") return;
+  for (const auto& n : names)
+    if (!w.has(n)) w.get_raw(n, {});  // throws the standard missing-tensor message naming the file
+}
+
+std::vector<std::string> with_ddp_prefix(const std::vector<std::string>& names) {
+  std::vector<std::string> out = names;
+  for (const auto& n : names) out.push_back("module." + n);
+  return out;
 }
 
 }  // namespace omnibind::experts::audio_text

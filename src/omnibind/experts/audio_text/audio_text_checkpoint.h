@@ -11,8 +11,13 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 #include "omnibind/tensor_io/raw_tensor.h"
+
+namespace omnibind::experts {
+class WeightSource;
+}  // namespace omnibind::experts
 
 namespace omnibind::experts::audio_text {
 
@@ -39,5 +44,15 @@ nlohmann::ordered_json describe(const tensor_io::StateDict& sd);
 // when `sd` is the other family, or "<file>: not a <wanted> checkpoint (no '<key>' tensor)" when it
 // is neither. Returns the detection otherwise.
 Detected require_family(const tensor_io::StateDict& sd, bool want_wavcaps);
+
+// Tensors a checkpoint must hold although the embedding does not compute them (unused classifier
+// heads, loss temperatures): the reference's strict load_state_dict refuses a file without them.
+// Throws WeightSource's "<file>: missing tensor '<prefix + name>' ..." for the first one absent.
+// No-op for random weights.
+void require_present(const WeightSource& w, const std::vector<std::string>& names);
+
+// `ignored` names for WeightSource::require_all_used (which wants full names) of a source whose
+// prefix is "" or "module.": every name twice, bare and with "module.".
+std::vector<std::string> with_ddp_prefix(const std::vector<std::string>& names);
 
 }  // namespace omnibind::experts::audio_text
