@@ -48,7 +48,8 @@ std::string pick_vocab_file(const std::vector<std::string>& files, const std::ve
       }
   }
   if (hits.empty()) return "";
-  require(hits.size() == 1, expert + ": several --vocab files could be the " + what + " ('" + hits[0] + "', '" + hits[1] + "')");
+  if (hits.size() > 1)
+    throw InputError(expert + ": several --vocab files could be the " + what + " ('" + hits[0] + "', '" + hits[1] + "')");
   std::error_code ec;
   require(std::filesystem::is_regular_file(hits[0], ec), hits[0] + ": vocabulary file not found");
   return hits[0];

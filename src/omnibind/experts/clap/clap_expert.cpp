@@ -21,13 +21,13 @@ using clap::ClapModel;
 
 class ClapExpert : public Expert {
  public:
-  ClapExpert(const ExpertOptions& o, clap::ClapDrawsTable draws) : draws_(std::move(draws)) {
+  ClapExpert(const ExpertOptions& o, preprocess::ClapDrawsTable draws) : draws_(std::move(draws)) {
     const at::ScalarType dtype = audio_text::parse_precision(o.precision, "clap");
     require(!o.weights.empty(), "clap needs a checkpoint (--weights 630k-fusion-best.pt | "
                                 "music_speech_audioset_epoch_15_esc_89.98.pt)");
     require(o.size.empty() || o.size == "fusion" || o.size == "base",
             "unknown CLAP size '" + o.size + "' (expected fusion = CLAP_G or base = CLAP_M)");
-    if (!o.crop_draws.empty()) draws_ = clap::read_clap_draws_file(o.crop_draws);
+    if (!o.crop_draws.empty()) draws_ = preprocess::read_clap_draws_file(o.crop_draws);
     if (o.threads > 0) tensor_io::set_compute_threads(o.threads);
     weights_ = std::make_shared<tensor_io::StateDict>(open_weights(o.weights));
     const auto found = audio_text::require_family(*weights_, /*want_wavcaps=*/false);
@@ -65,7 +65,7 @@ class ClapExpert : public Expert {
     const auto& c = model_->config;
     if (m == Modality::Audio) {
       media::Audio audio = audio_text::decode_audio(in);
-      const preprocess::ClapDraws draws = draws_.find(in);
+      const preprocess::ClapDraws draws = find_draws(in);
       auto x = audio_text::with_input_name(
           in, [&] { return preprocess::clap_audio_input(audio, c.fusion(), in.describe(), c.audio, draws); });
       c10::InferenceMode guard;
@@ -116,8 +116,15 @@ class ClapExpert : public Expert {
   }
 
  private:
+  preprocess::ClapDraws find_draws(const MediaInput& in) const {
+    for (const std::string* key : {&in.path, &in.name_hint})
+      if (!key->empty())
+        if (const auto* d = preprocess::find_clap_draws(draws_, *key)) return *d;
+    return {};
+  }
+
   std::string name_ = "clap", key_;
-  clap::ClapDrawsTable draws_;
+  preprocess::ClapDrawsTable draws_;
   std::shared_ptr<tensor_io::StateDict> weights_;
   std::unique_ptr<ClapModel> model_;
   std::unique_ptr<preprocess::RobertaBpeTokenizer> tokenizer_;
@@ -125,7 +132,7 @@ class ClapExpert : public Expert {
 
 }  // namespace
 
-std::unique_ptr<Expert> make_clap_expert(const ExpertOptions& options, clap::ClapDrawsTable draws) {
+std::unique_ptr<Expert> make_clap_expert(const ExpertOptions& options, preprocess::ClapDrawsTable draws) {
   return std::make_unique<ClapExpert>(options, std::move(draws));
 }
 
