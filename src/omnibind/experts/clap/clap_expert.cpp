@@ -39,8 +39,9 @@ class ClapExpert : public Expert {
     ClapConfig config = o.config.empty() ? clap::clap_released_config(file_size) : clap::clap_config_from_json_file(o.config);
     require(config.fusion() == file_fusion, o.weights + ": the checkpoint is a " + file_size + " model but " + o.config +
                                                 " describes a " + (config.fusion() ? "fusion" : "non-fusion") + " one");
-    model_ = std::make_unique<ClapModel>(
-        ClapModel::load(WeightSource(*weights_, at::kFloat, "CLAP", found.prefix), config, dtype));
+    model_ = std::make_unique<ClapModel>(audio_text::with_config_hint(*weights_, o.config, [&] {
+      return ClapModel::load(WeightSource(*weights_, at::kFloat, "CLAP", found.prefix), config, dtype);
+    }));
     key_ = clap::clap_key(config.fusion());
     const std::string vocab = audio_text::pick_vocab_file(o.vocab_files, {".json"}, "clap", "RoBERTa vocab.json");
     const std::string merges = audio_text::pick_vocab_file(o.vocab_files, {".txt"}, "clap", "RoBERTa merges.txt");

@@ -34,8 +34,9 @@ class WavCapsExpert : public Expert {
     if (o.threads > 0) tensor_io::set_compute_threads(o.threads);
     weights_ = std::make_shared<tensor_io::StateDict>(open_weights(o.weights));
     const auto found = audio_text::require_family(*weights_, /*want_wavcaps=*/true);
-    model_ = std::make_unique<WavCapsModel>(
-        WavCapsModel::load(WeightSource(*weights_, at::kFloat, "WavCaps", found.prefix), config, dtype));
+    model_ = std::make_unique<WavCapsModel>(audio_text::with_config_hint(*weights_, o.config, [&] {
+      return WavCapsModel::load(WeightSource(*weights_, at::kFloat, "WavCaps", found.prefix), config, dtype);
+    }));
     const std::string vocab = audio_text::pick_vocab_file(o.vocab_files, {".txt"}, "wavcaps", "vocab.txt");
     require(o.vocab_files.empty() || !vocab.empty(),
             "wavcaps: none of the --vocab files is a BERT vocab.txt (got '" + (o.vocab_files.empty() ? "" : o.vocab_files[0]) + "')");
