@@ -89,6 +89,7 @@ class ClapExpert : public Expert {
 
   at::Tensor encode(Modality m, const at::Tensor& batch) const override {
     c10::InferenceMode guard;
+    if (batch.defined() && batch.dim() > 0 && batch.size(0) == 0 && covers(m)) return at::zeros({0, dim()}, at::kFloat);
     const auto& c = model_->config;
     const int64_t T = c.frames(), F = c.audio.mel_bins;
     if (m == Modality::Audio) {

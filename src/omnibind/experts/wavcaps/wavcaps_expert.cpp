@@ -75,6 +75,7 @@ class WavCapsExpert : public Expert {
 
   at::Tensor encode(Modality m, const at::Tensor& batch) const override {
     c10::InferenceMode guard;
+    if (batch.defined() && batch.dim() > 0 && batch.size(0) == 0 && covers(m)) return at::zeros({0, dim()}, at::kFloat);
     const auto& c = model_->config;
     if (m == Modality::Audio) {
       require(batch.dim() == 3 && batch.size(1) == c.frames() && batch.size(2) == c.htsat.mel_bins,
