@@ -57,6 +57,7 @@ void check_folder(const std::string& mode) {
          fx.tensor("weights.safetensors", "audio_branch.logmel_extractor.melW")},
         "clap_mini/base/weights.safetensors");
 
+  std::vector<at::Tensor> model_waves, lm_wants;  // CLAP_M: the whole batch at once, as the reference runs it
   for (size_t i = 0; i < inputs["audio"].size(); ++i) {
     const auto& in = inputs["audio"][i];
     const std::string name = in["name"];
@@ -135,6 +136,8 @@ void check_folder(const std::string& mode) {
       const at::Tensor lm_want = fx.tensor(f, k + "logmel_torchlibrosa");
       const at::Tensor x = got.waveform.unsqueeze(0);
       lm_diff = max_abs(torchlibrosa_logmel(x, w, 480)[0], lm_want);
+      model_waves.push_back(got.waveform);
+      lm_wants.push_back(lm_want);
       EXPECT_LE(lm_diff, kMelTol) << name;
     }
     std::printf("[ clap %-6s ] %-26s load48k %.3g | int16 max %.0f (%lld differ) | longer %d crop %lld chunks %lld,%lld,%lld"
@@ -143,6 +146,12 @@ void check_folder(const std::string& mode) {
                 static_cast<long long>(d.crop_start), static_cast<long long>(d.chunk_starts[0]),
                 static_cast<long long>(d.chunk_starts[1]), static_cast<long long>(d.chunk_starts[2]), mel_diff,
                 shrink_diff, lm_diff);
+  }
+  if (!fusion) {  // batch of 7 (the reference's get_audio_embedding stacks the files)
+    const at::Tensor batch = torchlibrosa_logmel(at::stack(model_waves), w, 480);
+    const double d = max_abs(batch, at::stack(lm_wants));
+    std::printf("[ clap base   ] batch of %zu: torchlibrosa log-mel max %.3g dB\n", model_waves.size(), d);
+    EXPECT_LE(d, kMelTol);
   }
 }
 

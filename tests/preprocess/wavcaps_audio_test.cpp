@@ -137,6 +137,13 @@ TEST(WavcapsAudio, SilentClipIsMinus100DbEverywhere) {
   EXPECT_EQ(lm.max().item<float>(), -100.0f);
 }
 
+TEST(AudioFrontend, SilenceCheckIsOptionalAndOneLine) {
+  const std::string m = testkit::input_error_of([] { require_not_silent(std::vector<float>(100, 0.0f), "quiet.wav"); });
+  EXPECT_NE(m.find("quiet.wav"), std::string::npos) << m;
+  EXPECT_EQ(m.find('\n'), std::string::npos);
+  EXPECT_TRUE(testkit::input_error_of([] { require_not_silent({0.0f, 1e-30f}, "x"); }).empty());
+}
+
 TEST(WavcapsAudio, FitLengthPadsOrKeepsTheFirstSamples) {
   EXPECT_EQ(wavcaps_fit_length({1, 2, 3}, 5), (std::vector<float>{1, 2, 3, 0, 0}));
   EXPECT_EQ(wavcaps_fit_length({1, 2, 3, 4, 5, 6}, 5), (std::vector<float>{1, 2, 3, 4, 5}));

@@ -87,6 +87,12 @@ std::vector<float> librosa_load(const media::Audio& audio, int target_sr, const 
   return y;
 }
 
+void require_not_silent(const std::vector<float>& wave, const std::string& name) {
+  for (const float v : wave)
+    if (v != 0.0f) return;
+  throw InputError(name + ": audio is silent (every sample is 0)");
+}
+
 std::vector<float> wavcaps_fit_length(std::vector<float> wave, int64_t clip_samples) {
   wave.resize(static_cast<size_t>(clip_samples), 0.0f);  // pad with zeros on the right / keep the first
   return wave;

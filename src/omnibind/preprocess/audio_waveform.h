@@ -41,6 +41,11 @@ struct LibrosaLoadTrace {
 std::vector<float> librosa_load(const media::Audio& audio, int target_sr, const std::string& name,
                                 LibrosaLoadTrace* trace = nullptr);
 
+// Issue 13 lists silent clips among the bad inputs, while the references embed them (log-mel -100 dB
+// everywhere). The loaders above accept them, as the references do; an expert that refuses them
+// calls this on the loaded waveform: InputError "<name>: audio is silent (every sample is 0)".
+void require_not_silent(const std::vector<float>& wave, const std::string& name);
+
 // ---------------------------------------------------------------- WavCaps -------------------------
 
 struct WavcapsAudioConfig {
