@@ -2,6 +2,8 @@
 // (padding='longest', truncation=True, max_length=30, batches of 8): token ids and attention masks of
 // every wavcaps_mini text with the fixture vocab and the real bert-base-uncased vocab, the WordPieces
 // of inputs.json, extra cases whose ids were produced by the reference code, and bad input.
+#include "omnibind/preprocess/bert_tokenizer.h"
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "omnibind/common/error.h"
-#include "omnibind/preprocess/bert_tokenizer.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 #include "testing/test_support.h"
@@ -105,19 +106,44 @@ struct Case {
   std::vector<int64_t> ids;
 };
 const std::vector<Case> kRealVocabCases = {
-    {"\xC4\xB0stanbul \xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3 \xC7\x85" "emal \xE2\x85\xAB"s, {9960, 1169, 29722, 29730, 29733, 100, 100}},
-    {"Cr\xC3\xA8me Br\xC3\xBBl\xC3\xA9" "e \xC3\xA0 la carte, \xCE\x95\xCE\xBB\xCE\xBB\xCE\xB7\xCE\xBD\xCE\xB9\xCE\xBA\xCE\xAC"s, {13675, 21382, 7987, 9307, 2063, 1037, 2474, 11122, 2063, 1010, 1159, 29727, 29727, 24824, 16177, 18199, 29726, 14608}},
-    {"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE3\x83\x86\xE3\x82\xAD\xE3\x82\xB9\xE3\x83\x88 \xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4 \xE4\xB8\xAD\xE6\x96\x87"s, {1864, 1876, 1950, 1671, 30239, 30227, 30233, 30240, 1469, 30006, 30021, 29991, 30014, 30020, 29999, 30008, 1746, 1861}},
-    {"zero\xE2\x80\x8Bwidth\xE2\x80\x8Djoiner\xEF\xBB\xBF" "bom\xC2\xADsoft"s, {5717, 9148, 11927, 2232, 5558, 26455, 5092, 5244, 15794}},
+    {"\xC4\xB0stanbul \xCE\x9F\xCE\x94\xCE\x9F\xCE\xA3 \xC7\x85"
+     "emal \xE2\x85\xAB"s,
+     {9960, 1169, 29722, 29730, 29733, 100, 100}},
+    {"Cr\xC3\xA8me Br\xC3\xBBl\xC3\xA9"
+     "e \xC3\xA0 la carte, \xCE\x95\xCE\xBB\xCE\xBB\xCE\xB7\xCE\xBD\xCE\xB9\xCE\xBA\xCE\xAC"s,
+     {13675, 21382, 7987, 9307, 2063, 1037, 2474, 11122, 2063, 1010, 1159, 29727, 29727, 24824, 16177, 18199, 29726,
+      14608}},
+    {"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE3\x83\x86\xE3\x82\xAD\xE3\x82\xB9\xE3\x83\x88 \xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4 \xE4\xB8\xAD\xE6\x96\x87"s,
+     {1864, 1876, 1950, 1671, 30239, 30227, 30233, 30240, 1469, 30006, 30021, 29991, 30014, 30020, 29999, 30008, 1746,
+      1861}},
+    {"zero\xE2\x80\x8Bwidth\xE2\x80\x8Djoiner\xEF\xBB\xBF"
+     "bom\xC2\xADsoft"s,
+     {5717, 9148, 11927, 2232, 5558, 26455, 5092, 5244, 15794}},
     {"line\xE2\x80\xA8sep\xE2\x80\xA9para\xC2\x85nel"s, {2240, 19802, 11498, 11877}},
-    {"tab\x1Cinfo\x0Bvt\x0C" "ff"s, {21628, 2378, 14876, 2615, 24475, 2546}},
-    {"[CLS] hello [MASK] world[SEP] [cls] [CL\xE2\x80\x8BS] [PAD]x"s, {101, 7592, 103, 2088, 102, 1031, 18856, 2015, 1033, 1031, 18856, 2015, 1033, 0, 1060}},
-    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"s, {13360, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 2050, 100}},
-    {"$100 + 5^2 = `x` ~ |y| #tag @me"s, {1002, 2531, 1009, 1019, 1034, 1016, 1027, 1036, 1060, 1036, 1066, 1064, 1061, 1064, 1001, 6415, 1030, 2033}},
-    {"\xC2\xBFQu\xC3\xA9? \xC2\xABquote\xC2\xBB \xE2\x80\x94 \xE2\x80\x98single\xE2\x80\x99 \xE2\x80\xA6 \xE3\x83\xBB"s, {1094, 10861, 1029, 1077, 14686, 1090, 1517, 1520, 2309, 1521, 1529, 1738}},
-    {"\xEF\xBF\xBD\x00null \xF0\x9F\x98\x80" "emoji smile\xF0\x9F\x98\x80"s, {19701, 100, 100}},
-    {"\xEF\xAC\x81ne \xEF\xBC\xA1\xEF\xBC\xA2\xEF\xBC\xA3 \xEF\xBD\x81\xEF\xBD\x82\xEF\xBD\x83 x\xE3\x80\x80y\xC2\xA0z"s, {1984, 2638, 100, 100, 1060, 1061, 1062}},
-    {"a\xF0\x9E\x93\x90" "b c\xF0\xB1\x8D\x90" "d e\xF0\xAB\xA0\xA0" "f \xF0\xAF\xA0\x80 \xE3\x90\x80"s, {11113, 3729, 1041, 100, 1042, 100, 100}},
+    {"tab\x1Cinfo\x0Bvt\x0C"
+     "ff"s,
+     {21628, 2378, 14876, 2615, 24475, 2546}},
+    {"[CLS] hello [MASK] world[SEP] [cls] [CL\xE2\x80\x8BS] [PAD]x"s,
+     {101, 7592, 103, 2088, 102, 1031, 18856, 2015, 1033, 1031, 18856, 2015, 1033, 0, 1060}},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"s,
+     {13360, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057,
+      11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057,
+      11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057,
+      11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 11057, 2050,  100}},
+    {"$100 + 5^2 = `x` ~ |y| #tag @me"s,
+     {1002, 2531, 1009, 1019, 1034, 1016, 1027, 1036, 1060, 1036, 1066, 1064, 1061, 1064, 1001, 6415, 1030, 2033}},
+    {"\xC2\xBFQu\xC3\xA9? \xC2\xABquote\xC2\xBB \xE2\x80\x94 \xE2\x80\x98single\xE2\x80\x99 \xE2\x80\xA6 \xE3\x83\xBB"s,
+     {1094, 10861, 1029, 1077, 14686, 1090, 1517, 1520, 2309, 1521, 1529, 1738}},
+    {"\xEF\xBF\xBD\x00null \xF0\x9F\x98\x80"
+     "emoji smile\xF0\x9F\x98\x80"s,
+     {19701, 100, 100}},
+    {"\xEF\xAC\x81ne \xEF\xBC\xA1\xEF\xBC\xA2\xEF\xBC\xA3 \xEF\xBD\x81\xEF\xBD\x82\xEF\xBD\x83 x\xE3\x80\x80y\xC2\xA0z"s,
+     {1984, 2638, 100, 100, 1060, 1061, 1062}},
+    {"a\xF0\x9E\x93\x90"
+     "b c\xF0\xB1\x8D\x90"
+     "d e\xF0\xAB\xA0\xA0"
+     "f \xF0\xAF\xA0\x80 \xE3\x90\x80"s,
+     {11113, 3729, 1041, 100, 1042, 100, 100}},
     {"unaffable running jumped"s, {14477, 20961, 3468, 2770, 5598}},
 };
 
@@ -142,7 +168,8 @@ TEST(BertTokenizer, TruncatesToMaxLengthAndPadsToLongestOrMaxLength) {
   EXPECT_EQ(row(0), (std::vector<int64_t>{101, ids[0], ids[1], ids[2], 102}));
   EXPECT_EQ(row(1), (std::vector<int64_t>{101, 102, 0, 0, 0}));
   EXPECT_EQ(row(2), (std::vector<int64_t>{101, tok.encode("dog")[0], 102, 0, 0}));
-  EXPECT_TRUE(at::equal(b.attention_mask, at::tensor({1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0}, at::kLong).view({3, 5})));
+  EXPECT_TRUE(
+      at::equal(b.attention_mask, at::tensor({1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0}, at::kLong).view({3, 5})));
   const TokenBatch fixed = tok.encode_batch({"dog"}, 30, TextPadding::kMaxLength);
   EXPECT_EQ(fixed.input_ids.size(1), 30);
   EXPECT_EQ(fixed.attention_mask.sum().item<int64_t>(), 3);

@@ -2,17 +2,23 @@
 // it (padding='max_length', truncation=True, max_length=77): token ids, attention masks and position
 // ids of every clap_mini text (fusion and base), extra cases whose ids were produced by the reference
 // code, GPT-2 pre-tokenisation, and bad input.
+#include "omnibind/preprocess/roberta_tokenizer.h"
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <climits>
+#include <cstdint>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "omnibind/common/error.h"
-#include "omnibind/preprocess/roberta_tokenizer.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 #include "testing/test_support.h"
@@ -68,8 +74,8 @@ TEST_P(RobertaFixture, IdsMasksAndPositionsMatchReference) {
     // is a real token: row 7 (special_token_literals), whose positions are checked by that test instead.
     const bool literal_pad = at::logical_and(got.input_ids[r].eq(1), got.attention_mask[r].eq(1)).any().item<bool>();
     if (!literal_pad)
-      EXPECT_TRUE(at::equal(pos[r], want_pos[r])) << v << " position row " << r << "\n got  " << pos[r] << "\n want "
-                                                  << want_pos[r];
+      EXPECT_TRUE(at::equal(pos[r], want_pos[r]))
+          << v << " position row " << r << "\n got  " << pos[r] << "\n want " << want_pos[r];
     EXPECT_EQ(literal_pad, r == 7) << v << " row " << r;
   }
 }
@@ -98,14 +104,17 @@ const std::vector<Case> kCases = {
     {"<pad><unk>\xE3\x80\x80<mask>"s, {1, 3, 50264}},
     {"tab\x1Cinfo\x1D"s, {34108, 50136, 23999, 50137}},
     {"\xC2\xA0nbsp x\xE3\x80\x80y\xE2\x80\xA8z"s, {50141, 282, 39596, 3023, 48516, 7471, 219, 17, 11423, 329}},
-    {"na\xC3\xAFve caf\xC3\xA9 \xC2\xBD \xC2\xB2\xC2\xB3 \xD9\xA3\xD9\xA4 \xE2\x85\xAB"s, {2133, 48350, 26059, 18430, 5505, 14292, 4056, 15264, 36963, 2469, 26068, 10470, 14333, 5782, 4958}},
-    {"\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7 family"s, {31193, 11423, 17, 8384, 31193, 15375, 17, 8384, 31193, 6248, 284}},
+    {"na\xC3\xAFve caf\xC3\xA9 \xC2\xBD \xC2\xB2\xC2\xB3 \xD9\xA3\xD9\xA4 \xE2\x85\xAB"s,
+     {2133, 48350, 26059, 18430, 5505, 14292, 4056, 15264, 36963, 2469, 26068, 10470, 14333, 5782, 4958}},
+    {"\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7 family"s,
+     {31193, 11423, 17, 8384, 31193, 15375, 17, 8384, 31193, 6248, 284}},
     {"\xE2\x80\x8B"s, {13635}},
     {"<mask> is"s, {50264, 16}},
     {"the  <mask>"s, {627, 50264}},
     {"end <mask>  "s, {1397, 50264, 1437, 1437}},
     {"aaaaaaaaaaaaaaaa"s, {44172, 44172, 44172, 44172}},
-    {"\xC3\x85ngstr\xC3\xB6m 1234567 3.14159"s, {3849, 5782, 2590, 6031, 3671, 119, 17072, 1898, 4111, 155, 4, 1570, 27129}},
+    {"\xC3\x85ngstr\xC3\xB6m 1234567 3.14159"s,
+     {3849, 5782, 2590, 6031, 3671, 119, 17072, 1898, 4111, 155, 4, 1570, 27129}},
     {"\x0D\x0Awindows\x0D\x0A"s, {50121, 50118, 47748, 50121, 50118}},
 };
 
@@ -118,10 +127,59 @@ TEST(RobertaTokenizer, HandCheckedCasesMatchReference) {
                                       "<pad>"}));
 }
 
+// The tokenizer merges with a heap; check it against the reference's round-by-round loop written out
+// plainly here (lowest-ranked pair, all its occurrences left to right) on long single pre-tokens.
+TEST(RobertaTokenizer, HeapBpeEqualsRoundByRoundMerging) {
+  OMNIBIND_REQUIRE_SHARED();
+  const std::string merges_path = clap_path("fusion", "roberta_merges.txt");
+  const RobertaBpeTokenizer tok(clap_path("fusion", "roberta_vocab.json"), merges_path);
+  std::map<std::pair<std::string, std::string>, int> ranks;
+  {
+    std::ifstream in(merges_path);
+    std::string line, a, b;
+    std::getline(in, line);  // header
+    for (int r = 0; std::getline(in, line); ++r) {
+      std::istringstream fields(line);
+      fields >> a >> b;
+      ranks[{a, b}] = r;
+    }
+  }
+  std::mt19937 rng(20241203);
+  const std::string alphabets[] = {"abcdefghijklmnopqrstuvwxyz", "etaoinshr", "ab", "a", "0123456789"};
+  for (int t = 0; t < 100; ++t) {
+    const std::string& alphabet = alphabets[t % 5];
+    const bool space = rng() % 2;
+    std::string text = space ? " " : "";
+    const size_t n = 1 + rng() % 250;
+    for (size_t i = 0; i < n; ++i) text += alphabet[rng() % alphabet.size()];
+    std::vector<std::string> word;
+    if (space) word.push_back("\xC4\xA0");  // the stand-in of the space byte
+    for (size_t i = space ? 1 : 0; i < text.size(); ++i) word.push_back(std::string(1, text[i]));
+    while (word.size() > 1) {
+      int best = INT32_MAX;
+      for (size_t i = 0; i + 1 < word.size(); ++i)
+        if (auto it = ranks.find({word[i], word[i + 1]}); it != ranks.end()) best = std::min(best, it->second);
+      if (best == INT32_MAX) break;
+      std::vector<std::string> merged;
+      for (size_t i = 0; i < word.size();) {
+        const auto it = i + 1 < word.size() ? ranks.find({word[i], word[i + 1]}) : ranks.end();
+        if (it != ranks.end() && it->second == best) {
+          merged.push_back(word[i] + word[i + 1]);
+          i += 2;
+        } else {
+          merged.push_back(word[i++]);
+        }
+      }
+      word.swap(merged);
+    }
+    ASSERT_EQ(tok.tokenize(text), word) << text;
+  }
+}
+
 TEST(RobertaTokenizer, Gpt2PreTokenizer) {
   EXPECT_EQ(gpt2_pretokenize("I'm  here,  you'LL\n\n see 42kHz!? "),
-            (std::vector<std::string>{"I", "'m", " ", " here", ",", " ", " you", "'", "LL", "\n\n", " see", " 42", "kHz",
-                                      "!?", " "}));
+            (std::vector<std::string>{"I", "'m", " ", " here", ",", " ", " you", "'", "LL", "\n\n", " see", " 42",
+                                      "kHz", "!?", " "}));
   EXPECT_EQ(gpt2_pretokenize(""), std::vector<std::string>{});
   EXPECT_EQ(gpt2_pretokenize("'''s '"), (std::vector<std::string>{"'''", "s", " '"}));
   EXPECT_EQ(gpt2_pretokenize("x's\t\ty"), (std::vector<std::string>{"x", "'s", "\t", "\t", "y"}));
@@ -137,7 +195,9 @@ TEST_P(RobertaFixture, PositionIdsReproduceReferenceEmbeddings) {
   const RobertaBpeTokenizer tok(clap_path(v, "roberta_vocab.json"), clap_path(v, "roberta_merges.txt"));
   const TokenBatch got = tok.encode_batch(fixture_texts(v));
   const auto w = tensor_io::read_safetensors(clap_path(v, "weights.safetensors"));
-  const auto weight = [&](const std::string& k) { return tensor_io::to_tensor(w.tensors.at("text_branch.embeddings." + k)); };
+  const auto weight = [&](const std::string& k) {
+    return tensor_io::to_tensor(w.tensors.at("text_branch.embeddings." + k));
+  };
   const at::Tensor x = at::embedding(weight("word_embeddings.weight"), got.input_ids) +
                        at::embedding(weight("position_embeddings.weight"), roberta_position_ids(got.input_ids)) +
                        weight("token_type_embeddings.weight")[0];
@@ -174,7 +234,8 @@ TEST(RobertaTokenizer, ThreadsShareOneTokenizer) {
 TEST(RobertaTokenizer, NonUtf8TextIsInputError) {
   OMNIBIND_REQUIRE_SHARED();
   const RobertaBpeTokenizer tok(clap_path("fusion", "roberta_vocab.json"), clap_path("fusion", "roberta_merges.txt"));
-  EXPECT_NE(testkit::input_error_of([&] { tok.encode("na\xEFve"); }).find("invalid UTF-8 at byte 2"), std::string::npos);
+  EXPECT_NE(testkit::input_error_of([&] { tok.encode("na\xEFve"); }).find("invalid UTF-8 at byte 2"),
+            std::string::npos);
   const std::string msg = testkit::input_error_of([&] { tok.encode_batch({"ok", "ok", "\xED\xA0\x80 surrogate"}); });
   EXPECT_EQ(msg.rfind("text 2: invalid UTF-8 at byte 0", 0), 0u) << msg;
 }
@@ -228,8 +289,9 @@ TEST(RobertaTokenizer, MergesFileReadAsPythonReadsIt) {
   const RobertaBpeTokenizer last_line_dropped(vocab, write_temp("m2.txt", "#version: 0.2\n\na b\nb a"));
   EXPECT_EQ(last_line_dropped.encode("ab<mask>"), (std::vector<int64_t>{6, 7}));
   // Without a header, "a b" is taken as the header and "b a" (whose "ba" the vocab lacks) is the merge.
-  EXPECT_NE(testkit::input_error_of([&] { RobertaBpeTokenizer t(vocab, write_temp("m3.txt", "a b\nb a\n")); })
-                .find("do not belong together"),
+  EXPECT_NE(testkit::input_error_of([&] {
+              RobertaBpeTokenizer t(vocab, write_temp("m3.txt", "a b\nb a\n"));
+            }).find("do not belong together"),
             std::string::npos);
 }
 

@@ -16,7 +16,7 @@ namespace omnibind::preprocess {
 class BertWordPieceTokenizer {
  public:
   struct Options {
-    bool lower_case = true;                 // do_lower_case (also strips accents, as strip_accents=None does)
+    bool lower_case = true;                  // do_lower_case (also strips accents, as strip_accents=None does)
     int64_t max_input_chars_per_word = 100;  // longer words become [UNK]
   };
 

@@ -39,8 +39,8 @@ std::string without_text_prefix(const std::string& message) {
   return message.rfind("text: ", 0) == 0 ? message.substr(6) : message;
 }
 
-std::vector<std::vector<int64_t>> encode_text_rows(const std::vector<std::string>& texts,
-                                                   const std::function<std::vector<int64_t>(const std::string&)>& encode) {
+std::vector<std::vector<int64_t>> encode_text_rows(
+    const std::vector<std::string>& texts, const std::function<std::vector<int64_t>(const std::string&)>& encode) {
   std::vector<std::vector<int64_t>> rows;
   rows.reserve(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {

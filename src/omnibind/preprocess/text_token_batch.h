@@ -27,8 +27,8 @@ TokenBatch assemble_token_batch(const std::vector<std::vector<int64_t>>& rows, i
                                 int64_t pad_id, int64_t max_length, TextPadding padding);
 
 // encode(texts[i]) for every text; an InputError is rethrown naming the row: "text 3: invalid UTF-8 ...".
-std::vector<std::vector<int64_t>> encode_text_rows(const std::vector<std::string>& texts,
-                                                   const std::function<std::vector<int64_t>(const std::string&)>& encode);
+std::vector<std::vector<int64_t>> encode_text_rows(
+    const std::vector<std::string>& texts, const std::function<std::vector<int64_t>(const std::string&)>& encode);
 
 // A text-decoding message without its leading "text: " (for callers that name the text or file).
 std::string without_text_prefix(const std::string& message);
