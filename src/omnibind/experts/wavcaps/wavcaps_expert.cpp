@@ -14,6 +14,7 @@
 #include "omnibind/experts/weights_file.h"
 #include "omnibind/preprocess/audio_waveform.h"
 #include "omnibind/preprocess/bert_tokenizer.h"
+#include "omnibind/preprocess/tokenizer_files.h"
 #include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::experts {
@@ -37,10 +38,8 @@ class WavCapsExpert : public Expert {
     model_ = std::make_unique<WavCapsModel>(audio_text::with_config_hint(*weights_, o.config, [&] {
       return WavCapsModel::load(WeightSource(*weights_, at::kFloat, "WavCaps", found.prefix), config, dtype);
     }));
-    const std::string vocab = audio_text::pick_vocab_file(o.vocab_files, {".txt"}, "wavcaps", "vocab.txt");
-    require(o.vocab_files.empty() || !vocab.empty(),
-            "wavcaps: none of the --vocab files is a BERT vocab.txt (got '" + (o.vocab_files.empty() ? "" : o.vocab_files[0]) + "')");
-    if (!vocab.empty()) {
+    if (!o.vocab_files.empty()) {
+      const std::string vocab = preprocess::pick_wordpiece_vocab(o.vocab_files, "wavcaps");
       tokenizer_ = std::make_unique<preprocess::BertWordPieceTokenizer>(vocab);
       audio_text::check_vocab_size(vocab, tokenizer_->vocab_size(), config.text.vocab_size, "WavCaps");
     }
