@@ -29,6 +29,8 @@ class WavCapsExpert : public Expert {
     const at::ScalarType dtype = audio_text::parse_precision(o.precision, "wavcaps");
     require(!o.weights.empty(), "wavcaps needs a checkpoint (--weights HTSAT-BERT-PT.pt | HTSAT-BERT-FT-AudioCaps.pt | "
                                 "HTSAT-BERT-FT-Clotho.pt)");
+    require(o.crop_draws.empty(), "wavcaps has no random crops (it keeps the first 10 s of longer clips); "
+                                  "--crop-draws is for --expert clap");
     size_ = wavcaps::wavcaps_size(o.size, o.weights);
     key_ = wavcaps::wavcaps_key(size_);
     WavCapsConfig config = o.config.empty() ? wavcaps::wavcaps_released_config() : wavcaps::wavcaps_config_from_json_file(o.config);
