@@ -6,6 +6,8 @@ void register_imagebind_expert();
 void register_precomputed_expert();
 void register_siglip_expert();
 namespace open_clip { void register_open_clip_expert(); }
+void register_wavcaps_expert();
+void register_clap_expert();
 namespace uni3d { void register_uni3d_expert(); }
 namespace zoo { void register_zoo_expert(); }
 
@@ -16,6 +18,8 @@ void register_builtin_experts() {
   open_clip::register_open_clip_expert();
   uni3d::register_uni3d_expert();
   zoo::register_zoo_expert();
+  register_wavcaps_expert();
+  register_clap_expert();
   // Families register here, e.g. register_imagebind_expert(); register_uni3d_expert();
 }
 
