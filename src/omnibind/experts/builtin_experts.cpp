@@ -5,6 +5,7 @@ namespace omnibind::experts {
 void register_imagebind_expert();
 void register_precomputed_expert();
 namespace uni3d { void register_uni3d_expert(); }
+namespace eva_clip { void register_eva_clip_expert(); }
 namespace zoo { void register_zoo_expert(); }
 
 void register_builtin_experts() {
@@ -12,6 +13,7 @@ void register_builtin_experts() {
   register_precomputed_expert();
   uni3d::register_uni3d_expert();
   zoo::register_zoo_expert();
+  eva_clip::register_eva_clip_expert();
   // Families register here, e.g. register_imagebind_expert(); register_uni3d_expert();
 }
 
