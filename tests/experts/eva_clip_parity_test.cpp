@@ -160,7 +160,11 @@ TEST(EvaClipConfig, SwitchesThisPortDoesNotImplementAreRefusedByName) {
             std::string::npos);
   EXPECT_NE(error_of([&] { load_config(write("hf.json", "", R"(, "hf_model_name": "xlm-roberta-large")")); }).find("hf_model_name"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { load_config(write("heads.json", R"(, "head_width": 12)")); }).find("equal heads"), std::string::npos);
+  // width 32 / head_width 12 -> 2 heads of 16 (the reference's head_dim = dim // heads): valid.
+  EXPECT_EQ(load_config(write("hw.json", R"(, "head_width": 12)")).vision.heads(), 2);
+  std::ofstream(dir + "/odd.json") << R"({"embed_dim": 16, "vision_cfg": {"layers": 1, "width": 50, "head_width": 16,
+    "patch_size": 14, "eva_model_name": "x"}, "text_cfg": {"width": 16, "heads": 2, "layers": 1}})";
+  EXPECT_NE(error_of([&] { load_config(dir + "/odd.json"); }).find("equal heads"), std::string::npos);
   std::ofstream(dir + "/timm.json") << R"({"embed_dim": 16, "vision_cfg": {"width": 32}, "text_cfg": {}})";
   EXPECT_NE(error_of([&] { load_config(dir + "/timm.json"); }).find("eva_model_name"), std::string::npos);
   std::ofstream(dir + "/junk.json") << "{not json";

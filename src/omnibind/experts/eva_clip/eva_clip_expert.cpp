@@ -58,7 +58,10 @@ class EvaClipExpert : public Expert {
     // When every weight was converted (e.g. fp32 compute from the 16-bit release), nothing points
     // into the mapped file any more: unmap it so its pages leave the resident set.
     bool views = false;
-    for (const auto& n : ckpt_.dict->names()) views = views || tensor_io_dtype_is(ckpt_.dict->at(n).dtype, dtype);
+    for (const auto& n : ckpt_.dict->names()) {
+      const auto& raw = ckpt_.dict->at(n);  // (logit_scale, 0-d, is read as a number)
+      views = views || (raw.numel() > 1 && tensor_io_dtype_is(raw.dtype, dtype));
+    }
     if (!views) ckpt_.dict.reset();
   }
 
