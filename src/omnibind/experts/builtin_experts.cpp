@@ -4,6 +4,7 @@
 namespace omnibind::experts {
 void register_imagebind_expert();
 void register_precomputed_expert();
+namespace open_clip { void register_open_clip_expert(); }
 namespace uni3d { void register_uni3d_expert(); }
 namespace eva_clip { void register_eva_clip_expert(); }
 namespace zoo { void register_zoo_expert(); }
@@ -11,6 +12,7 @@ namespace zoo { void register_zoo_expert(); }
 void register_builtin_experts() {
   register_imagebind_expert();
   register_precomputed_expert();
+  open_clip::register_open_clip_expert();
   uni3d::register_uni3d_expert();
   zoo::register_zoo_expert();
   eva_clip::register_eva_clip_expert();

@@ -16,9 +16,9 @@
 namespace omnibind::preprocess {
 namespace {
 
-// The split pattern of CLIP's SimpleTokenizer (Python `regex`, IGNORECASE, Unicode classes).
-constexpr const char* kPattern =
-    R"(<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+)";
+// The split pattern of CLIP's SimpleTokenizer (Python `regex`, IGNORECASE, Unicode classes),
+// starting with the two special tokens as the family spells them.
+constexpr const char* kPatternTail = R"(|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+)";
 
 std::string gunzip_file(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
@@ -43,6 +43,7 @@ struct ClipTokenizer::Impl {
   std::string byte_encoder[256];                     // byte -> its printable stand-in (UTF-8)
   std::unordered_map<std::string, int64_t> encoder;  // BPE symbol -> id
   std::unordered_map<std::string, int> ranks;        // "first second" -> merge rank
+  std::string sot, eot;                              // the special tokens' spellings
   pcre2_code* re = nullptr;
   mutable std::mutex cache_mutex;
   mutable std::unordered_map<std::string, std::vector<int64_t>> cache;  // token -> ids
@@ -88,8 +89,8 @@ struct ClipTokenizer::Impl {
   }
 
   std::vector<int64_t> token_ids(const std::string& token) const {
-    if (token == "<|startoftext|>") return {kSot};
-    if (token == "<|endoftext|>") return {kEot};
+    if (token == sot) return {kSot};
+    if (token == eot) return {kEot};
     {
       std::lock_guard<std::mutex> lock(cache_mutex);
       if (auto it = cache.find(token); it != cache.end()) return it->second;
@@ -102,7 +103,9 @@ struct ClipTokenizer::Impl {
   }
 };
 
-ClipTokenizer::ClipTokenizer(const std::string& bpe_path) : impl_(std::make_unique<Impl>()) {
+ClipTokenizer::ClipTokenizer(const std::string& bpe_path, Specials specials) : impl_(std::make_unique<Impl>()) {
+  impl_->sot = specials == Specials::OpenClip ? "<start_of_text>" : "<|startoftext|>";
+  impl_->eot = specials == Specials::OpenClip ? "<end_of_text>" : "<|endoftext|>";
   // bytes_to_unicode(): printable Latin-1 bytes stand for themselves, the rest map to 256 + n.
   std::vector<int> order;
   std::vector<char32_t> stand_in(256, 0);
@@ -151,13 +154,20 @@ ClipTokenizer::ClipTokenizer(const std::string& bpe_path) : impl_(std::make_uniq
     impl_->encoder.emplace(std::move(joined), id++);
   }
   require(rank == kMerges, bpe_path + ": has " + std::to_string(rank) + " merges, expected " + std::to_string(kMerges));
-  impl_->encoder["<|startoftext|>"] = id++;
-  impl_->encoder["<|endoftext|>"] = id++;
+  impl_->encoder[impl_->sot] = id++;
+  impl_->encoder[impl_->eot] = id++;
   require(id == 49408 && impl_->encoder.size() == 49408, bpe_path + ": vocabulary is not the 49408 CLIP symbols");
 
   int errcode = 0;
   PCRE2_SIZE erroff = 0;
-  impl_->re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kPattern), PCRE2_ZERO_TERMINATED,
+  // Regex-escape the specials' '|' (the only metacharacter in either spelling).
+  auto escaped = [](const std::string& t) {
+    std::string e;
+    for (char ch : t) e += ch == '|' ? std::string("\\|") : std::string(1, ch);
+    return e;
+  };
+  const std::string pattern = escaped(impl_->sot) + "|" + escaped(impl_->eot) + kPatternTail;
+  impl_->re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), PCRE2_ZERO_TERMINATED,
                             PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, &errcode, &erroff, nullptr);
   if (!impl_->re) throw std::runtime_error("CLIP tokenizer: split pattern does not compile");
 }

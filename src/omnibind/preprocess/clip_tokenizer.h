@@ -13,11 +13,18 @@ namespace omnibind::preprocess {
 
 class ClipTokenizer {
  public:
-  static constexpr int64_t kSot = 49406;  // <|startoftext|>
-  static constexpr int64_t kEot = 49407;  // <|endoftext|>
+  static constexpr int64_t kSot = 49406;  // <|startoftext|> / <start_of_text>
+  static constexpr int64_t kEot = 49407;  // <|endoftext|> / <end_of_text>
+
+  // How the two special tokens are spelled. Either way a literal spelling inside a text (any case)
+  // becomes the special id; the other family's spelling is ordinary text.
+  enum class Specials {
+    OpenAI,    // <|startoftext|> <|endoftext|>  (OpenAI CLIP, ImageBind)
+    OpenClip,  // <start_of_text> <end_of_text>  (open_clip SimpleTokenizer, EVA-CLIP)
+  };
 
   // bpe_path: the gzipped merges file. InputError naming it when unreadable or malformed.
-  explicit ClipTokenizer(const std::string& bpe_path);
+  explicit ClipTokenizer(const std::string& bpe_path, Specials specials = Specials::OpenAI);
   ~ClipTokenizer();
   ClipTokenizer(const ClipTokenizer&) = delete;
   ClipTokenizer& operator=(const ClipTokenizer&) = delete;
