@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
       }
     }
     out[name] = r;
+    std::cerr << name << ": " << r.dump() << std::endl;  // partial results survive a timeout
   }
   if (rss) {
     const double t0 = wall_seconds();
