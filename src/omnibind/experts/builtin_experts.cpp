@@ -9,6 +9,7 @@ namespace open_clip { void register_open_clip_expert(); }
 void register_wavcaps_expert();
 void register_clap_expert();
 namespace uni3d { void register_uni3d_expert(); }
+namespace eva_clip { void register_eva_clip_expert(); }
 namespace zoo { void register_zoo_expert(); }
 
 void register_builtin_experts() {
@@ -20,6 +21,7 @@ void register_builtin_experts() {
   zoo::register_zoo_expert();
   register_wavcaps_expert();
   register_clap_expert();
+  eva_clip::register_eva_clip_expert();
   // Families register here, e.g. register_imagebind_expert(); register_uni3d_expert();
 }
 

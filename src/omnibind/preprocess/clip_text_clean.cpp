@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "omnibind/common/error.h"
+#include "omnibind/preprocess/ftfy_fix_encoding.h"
 #include "omnibind/preprocess/html_entities.h"
 
 namespace omnibind::preprocess {
@@ -128,10 +129,10 @@ std::string encode_utf8(const std::u32string& text) {
   return out;
 }
 
-// ftfy 6 fix_text defaults that do not need its mojibake model: line breaks, C1 controls as
-// Windows-1252, control characters, Latin ligatures, full/half-width forms, curly quotes, NFC.
-// (fix_encoding / mojibake repair and the 'auto' HTML unescape are not done; see the docs.)
-std::u32string ftfy_fix_text_subset(const std::u32string& in) {
+// ftfy 6 fix_text's character-level fixes: line breaks, C1 controls as Windows-1252, control
+// characters, Latin ligatures, full/half-width forms, curly quotes, NFC.
+namespace {
+std::u32string ftfy_fix_characters(const std::u32string& in) {
   static const char32_t kCp1252[32] = {0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
                                        0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,   0x017D, 0x8F,
                                        0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
@@ -184,6 +185,28 @@ std::u32string ftfy_fix_text_subset(const std::u32string& in) {
     out += c;
   }
   return nfc(out);
+}
+}  // namespace
+
+// ftfy.fix_text: per line (segments end after '\n'), mojibake repair (ftfy_fix_encoding.h) then the
+// character-level fixes, repeated until the segment stops changing. (ftfy's own 'auto' HTML
+// unescape is not done; the tokenizer's two html.unescape calls follow. See the docs.)
+std::u32string ftfy_fix_text_subset(const std::u32string& in) {
+  std::u32string out;
+  out.reserve(in.size());
+  for (size_t pos = 0; pos < in.size();) {
+    size_t end = in.find(U'\n', pos);
+    end = end == std::u32string::npos ? in.size() : end + 1;
+    std::u32string seg = in.substr(pos, end - pos);
+    for (int guard = 0; guard < 16; ++guard) {
+      std::u32string next = ftfy_fix_characters(ftfy_fix_encoding(seg));
+      if (next == seg) break;
+      seg = std::move(next);
+    }
+    out += seg;
+    pos = end;
+  }
+  return out;
 }
 
 std::u32string python_lower(const std::u32string& text) {

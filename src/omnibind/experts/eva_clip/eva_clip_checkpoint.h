@@ -1,0 +1,39 @@
+// EVA-CLIP checkpoint files: what the reference's load_checkpoint(model, path, strict=False)
+// accepts, checked strictly. A state dict (bare, or under 'model' / 'module' / 'state_dict'),
+// keys of CustomCLIP ("visual.*", "text.*", "logit_scale"), an optional "module." on every key,
+// and the old open_clip layout with the text tower at the top level ("positional_embedding",
+// "transformer.resblocks.*", ...; convert_to_custom_text_state_dict moves those under "text.").
+// Unlike the reference, a file that misses any tensor of the config, or holds any tensor the
+// model does not use, is refused with the names.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "omnibind/experts/eva_clip/eva_clip_config.h"
+#include "omnibind/tensor_io/raw_tensor.h"
+
+namespace omnibind::experts::eva_clip {
+
+struct EvaClipCheckpoint {
+  std::shared_ptr<const tensor_io::StateDict> dict;  // after unwrapping and "module." stripping
+  std::string text_prefix = "text.";                 // "" for the old top-level text layout
+  std::string logit_scale_key = "logit_scale";       // or "text.logit_scale" (the reference moves it)
+};
+
+// Opens `path` (safetensors, torch zip, legacy torch.save) and works out the layout. InputError
+// naming the file when it is not an EVA-CLIP checkpoint (and which family it looks like: ImageBind,
+// open_clip/OpenAI CLIP, Uni3D, SigLIP/HF, ...).
+EvaClipCheckpoint open_checkpoint(const std::string& path);
+
+// Every tensor name CustomCLIP has for `config` (state-dict order), with the text tower under
+// `text_prefix` and logit_scale as `logit_scale_key`.
+std::vector<std::string> expected_keys(const EvaClipConfig& config, const std::string& text_prefix = "text.",
+                                       const std::string& logit_scale_key = "logit_scale");
+
+// InputError "<file>: N tensor(s) missing for an EVA-CLIP checkpoint of <config>: 'a', 'b', ... and K
+// more" when any expected key is absent. (Shapes are checked as the model loads; unexpected
+// tensors by WeightSource::require_all_used afterwards.)
+void require_complete(const EvaClipCheckpoint& ckpt, const EvaClipConfig& config);
+
+}  // namespace omnibind::experts::eva_clip

@@ -1,0 +1,140 @@
+#include "omnibind/experts/eva_clip/eva_clip_expert.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "omnibind/common/error.h"
+#include "omnibind/experts/eva_clip/eva_clip_checkpoint.h"
+#include "omnibind/experts/eva_clip/eva_clip_model.h"
+#include "omnibind/experts/weight_source.h"
+#include "omnibind/media/image.h"
+#include "omnibind/preprocess/clip_tokenizer.h"
+#include "omnibind/preprocess/imagebind_image.h"
+#include "omnibind/tensor_io/compute_threads.h"
+
+namespace omnibind::experts::eva_clip {
+namespace {
+
+std::string shape_of(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+bool tensor_io_dtype_is(tensor_io::DType d, at::ScalarType t) {
+  return (d == tensor_io::DType::F32 && t == at::kFloat) || (d == tensor_io::DType::BF16 && t == at::kBFloat16);
+}
+
+// Printable ASCII only: the message must stay one clean line even for invalid UTF-8.
+std::string describe_text(const std::string& t) {
+  std::string s;
+  for (size_t i = 0; i < t.size() && i < 40; ++i) {
+    unsigned char ch = static_cast<unsigned char>(t[i]);
+    s += (ch >= 0x20 && ch < 0x7f) ? static_cast<char>(ch) : '?';
+  }
+  return "'" + s + (t.size() > 40 ? "...'" : "'");
+}
+
+class EvaClipExpert : public Expert {
+ public:
+  explicit EvaClipExpert(const ExpertOptions& o) {
+    at::ScalarType dtype;
+    if (o.precision == "fp32" || o.precision.empty()) dtype = at::kFloat;
+    else if (o.precision == "bf16") dtype = at::kBFloat16;
+    else throw InputError("eva_clip: unknown precision '" + o.precision + "' (expected fp32 or bf16)");
+    if (o.threads > 0) tensor_io::set_compute_threads(o.threads);
+    const EvaClipConfig config = !o.config.empty() ? load_config(o.config) : builtin_config(o.size);
+    // Tokenizer first: a bad --bpe file fails before gigabytes of weights are mapped.
+    if (!o.bpe_vocab.empty())
+      tokenizer_ = std::make_unique<preprocess::ClipTokenizer>(o.bpe_vocab, preprocess::ClipTokenizer::Specials::OpenClip);
+    ckpt_ = open_checkpoint(o.weights);
+    require_complete(ckpt_, config);
+    WeightSource w(*ckpt_.dict, dtype, "EVA-CLIP");
+    model_ = std::make_unique<EvaClipModel>(EvaClipModel::load(config, w, ckpt_.text_prefix, ckpt_.logit_scale_key));
+    // The reference's "logit_scale" is replaced by "text.logit_scale" when a file has both.
+    std::vector<std::string> ignored;
+    if (ckpt_.logit_scale_key != "logit_scale") ignored.push_back("logit_scale");
+    w.require_all_used(ignored);
+    // When every weight was converted (e.g. fp32 compute from the 16-bit release), nothing points
+    // into the mapped file any more: unmap it so its pages leave the resident set.
+    bool views = false;
+    for (const auto& n : ckpt_.dict->names()) {
+      const auto& raw = ckpt_.dict->at(n);  // (logit_scale, 0-d, is read as a number)
+      views = views || (raw.numel() > 1 && tensor_io_dtype_is(raw.dtype, dtype));
+    }
+    if (!views) ckpt_.dict.reset();
+  }
+
+  const std::string& name() const override { return name_; }
+  std::string key() const override { return "EVA_E14p"; }
+  std::vector<Modality> modalities() const override { return {Modality::Image, Modality::Text}; }
+  int64_t dim() const override { return model_->config.embed_dim; }
+
+  at::Tensor preprocess(Modality m, const MediaInput& in) const override {
+    switch (m) {
+      case Modality::Image: {
+        auto img = in.path.empty() ? media::decode_image_bytes(in.bytes, in.describe()) : media::decode_image_file(in.path);
+        try {
+          return preprocess::imagebind_image_input(img);
+        } catch (const InputError& e) {
+          throw InputError(in.describe() + ": " + e.what());
+        }
+      }
+      case Modality::Text: {
+        require(tokenizer_ != nullptr, "eva_clip text needs the CLIP BPE vocabulary (--bpe bpe_simple_vocab_16e6.txt.gz)");
+        try {
+          // eva_clip.tokenize: [SOT] + BPE + [EOT]; longer than the context: first 77, last set to EOT.
+          return tokenizer_->tokenize({in.text}, model_->config.text.context_length)[0];
+        } catch (const InputError& e) {
+          throw InputError("text " + describe_text(in.text) + ": " + e.what());
+        }
+      }
+      default: break;
+    }
+    throw InputError("eva_clip does not embed " + std::string(modality_name(m)) + " (it covers image and text)");
+  }
+
+  at::Tensor encode(Modality m, const at::Tensor& batch) const override {
+    c10::InferenceMode guard;
+    const auto& c = model_->config;
+    switch (m) {
+      case Modality::Image: {
+        const int64_t s = c.vision.image_size;
+        require(batch.dim() == 4 && batch.size(1) == 3 && batch.size(2) == s && batch.size(3) == s,
+                "eva_clip image batch has shape " + shape_of(batch) + ", expected [B, 3, " + std::to_string(s) + ", " +
+                    std::to_string(s) + "]");
+        return omnibind_normalize(model_->encode_image(batch.to(at::kFloat)));
+      }
+      case Modality::Text: {
+        const int64_t L = c.text.context_length;
+        require(batch.dim() == 2 && batch.size(1) == L && batch.scalar_type() == at::kLong,
+                "eva_clip text batch has shape " + shape_of(batch) + ", expected int64 [B, " + std::to_string(L) + "]");
+        require(batch.numel() == 0 || (batch.min().item<int64_t>() >= 0 && batch.max().item<int64_t>() < c.text.vocab_size),
+                "eva_clip text batch has token ids outside [0, " + std::to_string(c.text.vocab_size) + ")");
+        return omnibind_normalize(model_->encode_text(batch));
+      }
+      default: break;
+    }
+    throw InputError("eva_clip does not embed " + std::string(modality_name(m)) + " (it covers image and text)");
+  }
+
+ private:
+  std::string name_ = "eva_clip";
+  EvaClipCheckpoint ckpt_;  // owns the mapped file the 16-bit (bf16) or float32 weights point into
+  std::unique_ptr<EvaClipModel> model_;
+  std::unique_ptr<preprocess::ClipTokenizer> tokenizer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Expert> make_eva_clip_expert(const ExpertOptions& options) {
+  return std::make_unique<EvaClipExpert>(options);
+}
+
+void register_eva_clip_expert() {
+  register_expert("eva_clip",
+                  "EVA02-CLIP-bigE-14-plus (OmniBind EVA_E14p; image, text; --config JSON for other widths; fp32/bf16; --bpe for text)",
+                  make_eva_clip_expert);
+}
+
+}  // namespace omnibind::experts::eva_clip
