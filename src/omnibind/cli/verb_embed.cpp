@@ -239,6 +239,8 @@ VerbRun setup(CLI::App& sub) {
   sub.add_option("--vocab", a->options.vocab_files,
                  "Tokenizer file(s) of BERT/RoBERTa/SentencePiece text experts (repeatable: vocab.txt, vocab.json, "
                  "merges.txt, spiece.model)");
+  sub.add_option("--crop-draws", a->options.crop_draws,
+                 "clap: JSON of recorded random draws for clips over 10 s (fusion chunk starts, crop start)");
   sub.add_option("--modality", a->modality, "image | audio | text | point")->required();
   sub.add_option("inputs", a->inputs, "Files, directories (recursed, sorted) or @list.txt");
   sub.add_option("--text", a->texts, "A text to embed (repeatable)");

@@ -66,6 +66,9 @@ struct ExpertOptions {
   // vocab.json + merges.txt, a SentencePiece model): `--vocab`, repeatable; each family picks its
   // files by name or content and names what is missing.
   std::vector<std::string> vocab_files;
+  // Recorded random draws for experts whose reference crops long inputs at random (clap: fusion
+  // chunk starts and waveform crop per clip; `--crop-draws`). Empty: the documented deterministic rule.
+  std::string crop_draws;
   int threads = 0;                // 0 = libtorch's default
 };
 
