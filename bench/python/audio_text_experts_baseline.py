@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch baseline for bench_audio_text_experts: OmniBind's own reference modules, at the released
-widths with their own random init, eval() + torch.inference_mode(), torch.set_num_threads(N).
+widths with their own random init, eval() + torch.inference_mode(), torch.set_num_threads(N) (and
+OpenBLAS's pool set to N, as the C++ side does).
 
 Nothing of the reference is stored in this repository: --reference-dir is either an extracted
 zehanwang01/OmniBind tree (the folder holding omni_model/) or a git directory of a fetched mirror,
@@ -247,6 +248,9 @@ def main():
     ap.add_argument("--longer", type=int, default=1)
     a = ap.parse_args()
     base = {"impl": "pytorch-reference", "model": a.model, "threads": a.threads}
+    # Same thread count everywhere the C++ side sets it (tensor_io::set_compute_threads): libtorch's
+    # OpenMP pool and OpenBLAS's own pthread pool, which torch.set_num_threads does not reach.
+    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
     try:
         import torch
         root = reference_root(a.reference_dir)
@@ -255,6 +259,11 @@ def main():
         emit(dict(base, available=False, reason=f"{type(e).__name__}: {e}"))
         return
     torch.set_num_threads(a.threads)
+    try:
+        import ctypes
+        ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(a.threads)
+    except (OSError, AttributeError):
+        pass  # another BLAS: OPENBLAS_NUM_THREADS / OMP_NUM_THREADS above
     torch.manual_seed(0)
     t0 = time.time()
     modules, make_input, run, unit = build(torch, a.model, ref)
