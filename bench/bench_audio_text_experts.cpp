@@ -20,12 +20,14 @@
 // without them, or when the reference does not import, the baseline is reported unavailable.
 // Times: best-of-iters wall seconds per batch (the machine is shared) and mean process CPU seconds.
 // Ratios: reference fp32 seconds / ours (fp32 and bf16), on best wall; aims fp32 >= 1.0, bf16 >= 1.5.
-// Output: JSON lines ("kind": "ours" | "reference" | "ratio" | "preprocess" | "logmel"), then one
-// "summary" object.
+// Output: JSON lines ("kind": "ours" | "reference" | "ratio" | "preprocess" | "logmel" | "probe" |
+// "gemm_probe"), then one "summary" object. Probes (ours only, not part of the comparison): roberta on
+// the texts cut to their longest real length (what trimming CLAP's 77-token padding would give, with
+// the largest embedding difference), and one BERT FFN GEMM in fp32 / bf16 / bf16-stored-fp32-computed.
 //   bench_audio_text_experts [--models wavcaps,clap-fusion,clap-base,bert,roberta] [--precision fp32,bf16]
 //       [--audio-batches 1,8] [--text-batches 8,32] [--threads 1] [--warmup 1] [--iters 3]
 //       [--fusion-longer 1] [--baseline-python /usr/bin/python3 --reference-dir DIR] [--baseline-bf16 0]
-//       [--shared DIR] [--fsdd-clips 20] [--preprocess 1] [--gemm-probe 1]
+//       [--shared DIR] [--fsdd-clips 20] [--preprocess 1] [--gemm-probe 1] [--trim-probe 1]
 //       [--bf16-audio-batches 1] [--bf16-text-batches 8] [--bf16-iters N]  (bf16 rows only at those batches,
 //       N iterations without warm-up: on CPUs without bf16 units a bf16 GEMM is ~30-50x slower than fp32)
 #include <ATen/ATen.h>
@@ -199,7 +201,7 @@ int main(int argc, char** argv) {
   std::string models_arg = "wavcaps,clap-fusion,clap-base,bert,roberta", precision_arg = "fp32,bf16";
   std::string audio_batches_arg = "1,8", text_batches_arg = "8,32", python, ref_dir, shared = OMNIBIND_SHARED_DIR;
   int threads = 1, warmup = 1, iters = 3, fusion_longer = 1, baseline_bf16 = 0, fsdd_clips = 20, do_pre = 1;
-  int bf16_iters = 0, gemm_probe = 1;  // 0: same as --iters
+  int bf16_iters = 0, gemm_probe = 1, trim_probe = 1;  // 0: same as --iters
   std::string bf16_audio_arg, bf16_text_arg;  // empty: the same batches as fp32
   for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
@@ -226,6 +228,7 @@ int main(int argc, char** argv) {
     else if (k == "--bf16-text-batches") bf16_text_arg = v;
     else if (k == "--bf16-iters") bf16_iters = std::stoi(v);
     else if (k == "--gemm-probe") gemm_probe = std::stoi(v);
+    else if (k == "--trim-probe") trim_probe = std::stoi(v);
     else {
       std::fprintf(stderr, "bench_audio_text_experts: unknown option %s\n", k.c_str());
       return 2;
@@ -309,6 +312,19 @@ int main(int argc, char** argv) {
               {"threads", threads}, {"warmup", w_n}, {"iters", i_n}, {"seconds_best", r4(t.best_wall)}, {"seconds_mean", r4(t.mean_wall)},
               {"cpu_seconds_mean", r4(t.mean_cpu)}, {unit, r4(batch / t.best_wall)},
               {"random_init_s", r4(init_s)}});
+        if (model == "roberta" && trim_probe && prec == "fp32") {
+          // What dropping the all-padding columns would give (CLAP pads every text to 77; padded keys
+          // get float32-min scores, so the real tokens' outputs do not depend on them): ours on
+          // ids[:, :longest], with the largest difference to the full-length embeddings.
+          const int64_t longest = b.sum(1).max().item<int64_t>();
+          const at::Tensor at_ = a.narrow(1, 0, longest).contiguous(), bt = b.narrow(1, 0, longest).contiguous();
+          const Timing tt = time_it(w_n, i_n, [&] { (void)run(at_, bt); });
+          const double diff = (run(a, b) - run(at_, bt)).abs().max().item<double>();
+          emit({{"kind", "probe"}, {"impl", "omnibind-cpp"}, {"model", "roberta-trimmed-padding"}, {"precision", prec},
+                {"batch", batch}, {"threads", threads}, {"tokens", longest}, {"seconds_best", r4(tt.best_wall)},
+                {"cpu_seconds_mean", r4(tt.mean_cpu)}, {unit, r4(batch / tt.best_wall)},
+                {"max_abs_diff_vs_77", diff}, {"speedup_cpu_vs_77", r4(t.mean_cpu / tt.mean_cpu)}});
+        }
       }
     }
     // The reference right after ours, same shapes, batches and threads.
