@@ -74,6 +74,28 @@ at::Tensor build_shift_mask(int64_t H, int64_t W, int64_t ws, int64_t s) {
   return mask;
 }
 
+// torch.roll(x, (-s, -s)) followed by window_partition, as one permutation of the R*R tokens:
+// position p = (window, row, col in window) reads token ((h + s) % R, (w + s) % R). [R*R] int64.
+at::Tensor build_window_order(int64_t R, int64_t ws, int64_t s) {
+  const int64_t nw = R / ws, N = ws * ws;
+  at::Tensor order = at::empty({R * R}, at::TensorOptions().dtype(at::kLong));
+  auto a = order.accessor<int64_t, 1>();
+  for (int64_t wy = 0; wy < nw; ++wy)
+    for (int64_t wx = 0; wx < nw; ++wx)
+      for (int64_t t = 0; t < N; ++t) {
+        const int64_t h = wy * ws + t / ws, w = wx * ws + t % ws;
+        a[(wy * nw + wx) * N + t] = ((h + s) % R) * R + (w + s) % R;
+      }
+  return order;
+}
+
+// Rows `order` of every item of x [B, L, D] -> [B, L, D] (one row gather over [B*L, D]).
+at::Tensor gather_tokens(const at::Tensor& x, const at::Tensor& order) {
+  const int64_t B = x.size(0), L = x.size(1), D = x.size(2);
+  at::Tensor idx = order.unsqueeze(0) + at::arange(B, order.options()).mul_(L).unsqueeze(1);  // [B, L]
+  return x.reshape({B * L, D}).index_select(0, idx.reshape({-1})).view({B, L, D});
+}
+
 // --- forward helpers ------------------------------------------------------------------------
 
 // y = x W^T + b in the weight's dtype, returned as float32.
@@ -116,23 +138,20 @@ at::Tensor aff(const at::Tensor& x, const at::Tensor& r, const PatchEmbed& p, do
 at::Tensor swin_block(const at::Tensor& x, const SwinBlock& b, int64_t R, double eps) {
   const int64_t B = x.size(0), D = x.size(2), ws = b.window, nh = b.heads, hd = D / nh;
   const int64_t nwin = (R / ws) * (R / ws), N = ws * ws;
-  at::Tensor y = ln(x, b.norm1, eps).view({B, R, R, D});
-  if (b.shift > 0) y = at::roll(y, {-b.shift, -b.shift}, {1, 2});
-  // window_partition: [B, R/ws, ws, R/ws, ws, D] -> [B*nW, N, D] (windows row-major, tokens row-major)
-  at::Tensor win = y.view({B, R / ws, ws, R / ws, ws, D}).permute({0, 1, 3, 2, 4, 5}).reshape({B * nwin, N, D});
+  // roll(-shift) + window_partition: [B, R*R, D] -> [B*nW, N, D] (windows row-major, tokens row-major)
+  at::Tensor win = gather_tokens(ln(x, b.norm1, eps), b.window_order).view({B * nwin, N, D});
   at::Tensor qkv = lin(win, b.attn.qkv).view({B * nwin, N, 3, nh, hd}).permute({2, 0, 3, 1, 4});  // [3, B nW, nh, N, hd]
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));                                    // head_dim ** -0.5
   const auto mm = b.attn.qkv.weight.scalar_type();  // attention matmuls in the compute dtype, softmax in fp32
   at::Tensor q = qkv[0] * scale, k = qkv[1], v = qkv[2];
   at::Tensor scores = at::matmul(q.to(mm), k.transpose(-2, -1).to(mm)).to(at::kFloat);  // [B nW, nh, N, N]
-  scores = (scores.view({B, nwin, nh, N, N}) + b.attn_bias).view({B * nwin, nh, N, N});
+  scores.view({B, nwin, nh, N, N}).add_(b.attn_bias);
   at::Tensor attn = at::softmax(scores, -1);
   at::Tensor o = at::matmul(attn.to(mm), v.to(mm)).to(at::kFloat).transpose(1, 2).reshape({B * nwin, N, D});
   o = lin(o, b.attn.proj);
-  // window_reverse + reverse shift
-  o = o.view({B, R / ws, R / ws, ws, ws, D}).permute({0, 1, 3, 2, 4, 5}).reshape({B, R, R, D});
-  if (b.shift > 0) o = at::roll(o, {b.shift, b.shift}, {1, 2});
-  at::Tensor h = x + o.reshape({B, R * R, D});
+  // window_reverse + roll(+shift)
+  o = gather_tokens(o.view({B, R * R, D}), b.token_order);
+  at::Tensor h = x + o;
   return h + lin(at::gelu(lin(ln(h, b.norm2, eps), b.mlp_fc1)), b.mlp_fc2);
 }
 
@@ -224,6 +243,8 @@ HtsatModel HtsatModel::load(const WeightSource& w, const HtsatConfig& c, at::Sca
       at::Tensor bias = b.attn.relative_position_bias_table.index_select(0, b.attn.relative_position_index.reshape({-1}))
                             .view({N, N, nh})
                             .permute({2, 0, 1});
+      b.window_order = build_window_order(R, ws, b.shift);
+      b.token_order = at::argsort(b.window_order);
       b.attn_bias = (b.attn_mask.defined() ? bias.unsqueeze(0) + b.attn_mask.unsqueeze(1) : bias.unsqueeze(0)).contiguous();
       L.blocks.push_back(std::move(b));
     }

@@ -49,6 +49,7 @@ struct SwinBlock {
   Linear mlp_fc1, mlp_fc2;                   // mlp.fc1 [4D, D], mlp.fc2 [D, 4D]
   at::Tensor attn_mask;                      // [nW, N, N] 0 / -100 (shifted blocks only; undefined otherwise)
   at::Tensor attn_bias;                      // [nW or 1, heads, N, N] = gathered bias (+ mask), built at load
+  at::Tensor window_order, token_order;      // [R*R] int64: roll(-shift) + window_partition as one gather, and its inverse
 };
 
 // layers.i.downsample: cat(x[0::2,0::2], x[1::2,0::2], x[0::2,1::2], x[1::2,1::2]) -> norm(4D)
