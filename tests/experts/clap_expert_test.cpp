@@ -15,6 +15,8 @@
 #include "omnibind/experts/clap/clap_config.h"
 #include "omnibind/experts/clap/clap_expert.h"
 #include "omnibind/experts/expert.h"
+#include "omnibind/experts/clap/clap_model.h"
+#include "omnibind/experts/weight_source.h"
 #include "testing/test_support.h"
 
 using namespace omnibind;
@@ -235,4 +237,21 @@ TEST(ClapExpert, StrictKeysAndBadFiles) {
               bad->preprocess(Modality::Audio, MediaInput::from_path(fx("base", "inputs/long_bbq_toilet_32k_12p5s.wav")));
             }),
             "");
+}
+
+// The released sizes are self-consistent and run (random weights): CLAP_G HTSAT-tiny + AFF with a
+// longer clip, CLAP_M HTSAT-base, roberta-base, 512.
+TEST(ClapExpert, ReleasedSizesRunWithRandomWeights) {
+  using namespace experts::clap;
+  auto g = ClapModel::load(experts::WeightSource::random(at::kFloat, 3), clap_released_config("fusion"), at::kFloat);
+  at::Tensor a = g.audio_embed(at::randn({1, 4, 1001, 64}) * 10 - 40, {true});
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{1, 512}));
+  EXPECT_NEAR(a.norm().item<double>(), 1.0, 1e-5);
+  at::Tensor ids = at::tensor(std::vector<int64_t>{0, 250, 2335, 2, 1, 1}, at::kLong).view({1, 6});
+  at::Tensor t = g.text_embed(ids, ids.ne(1).to(at::kLong));
+  ASSERT_EQ(t.sizes(), (std::vector<int64_t>{1, 512}));
+  auto m = ClapModel::load(experts::WeightSource::random(at::kFloat, 4), clap_released_config("base"), at::kFloat);
+  at::Tensor b = m.audio_embed(at::randn({1, 1, 1001, 64}) * 10 - 40);
+  ASSERT_EQ(b.sizes(), (std::vector<int64_t>{1, 512}));
+  EXPECT_NEAR(b.norm().item<double>(), 1.0, 1e-5);
 }

@@ -13,6 +13,8 @@
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
 #include "omnibind/experts/expert.h"
+#include "omnibind/experts/wavcaps/wavcaps_model.h"
+#include "omnibind/experts/weight_source.h"
 #include "omnibind/experts/wavcaps/wavcaps_config.h"
 #include "omnibind/experts/wavcaps/wavcaps_expert.h"
 #include "omnibind/media/media_encode.h"
@@ -227,4 +229,19 @@ TEST(WavCapsExpert, BadInputs) {
   EXPECT_EQ(silent.size(0), 1001);
   EXPECT_EQ(silent.max().item<float>(), -100.0f);
   EXPECT_TRUE(at::isfinite(e->encode(Modality::Audio, silent.unsqueeze(0))).all().item<bool>());
+}
+
+// The released sizes are self-consistent and run (random weights: HTSAT 96/[2,2,6,2], BERT-base, 1024).
+TEST(WavCapsExpert, ReleasedSizesRunWithRandomWeights) {
+  using namespace experts::wavcaps;
+  auto c = wavcaps_released_config();
+  auto m = WavCapsModel::load(experts::WeightSource::random(at::kFloat, 7), c, at::kFloat);
+  at::Tensor mel = at::randn({1, 1001, 64}) * 10 - 40;
+  at::Tensor a = m.audio_embed(mel);
+  ASSERT_EQ(a.sizes(), (std::vector<int64_t>{1, 1024}));
+  EXPECT_NEAR(a.norm().item<double>(), 1.0, 1e-5);
+  at::Tensor ids = at::tensor(std::vector<int64_t>{101, 1037, 3899, 102}, at::kLong).view({1, 4});
+  at::Tensor t = m.text_embed(ids, at::ones({1, 4}, at::kLong));
+  ASSERT_EQ(t.sizes(), (std::vector<int64_t>{1, 1024}));
+  EXPECT_NEAR(t.norm().item<double>(), 1.0, 1e-5);
 }

@@ -6,6 +6,7 @@
 
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/cli/verb.h"
+#include "omnibind/experts/audio_text/audio_text_checkpoint.h"
 #include "omnibind/tensor_io/checkpoint.h"
 
 namespace omnibind::cli {
@@ -48,6 +49,9 @@ int run_inspect(const InspectOptions& o) {
       for (auto& m : binding::all_modalities()) slots[m] = config.slots(m);
       j["slots"] = slots;
     }
+  } else if (auto at = experts::audio_text::describe(sd); !at.empty()) {
+    // WavCaps HTSAT-BERT / LAION-CLAP checkpoints: family, OmniBind keys, widths.
+    for (auto& [k, v] : at.items()) j[k] = v;
   } else {
     // Group by the first name component so big model files stay readable.
     std::map<std::string, int64_t> groups;

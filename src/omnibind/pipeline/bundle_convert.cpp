@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 
 ConvertExpert parse_convert_expert(const std::string& spec) {
   const std::string what = "--expert '" + spec + "'";
-  const std::string form = " (expected NAME=FAMILY:WEIGHTS[,size=S][,config=FILE][,bpe=FILE][,modalities=a+b])";
+  const std::string form =
+      " (expected NAME=FAMILY:WEIGHTS[,size=S][,config=FILE][,bpe=FILE][,vocab=FILE]...[,modalities=a+b])";
   auto eq = spec.find('=');
   require(eq != std::string::npos && eq > 0, what + ": no NAME=" + form);
   ConvertExpert e;
@@ -44,6 +45,7 @@ ConvertExpert parse_convert_expert(const std::string& spec) {
     if (k == "size") e.size = v;
     else if (k == "config") e.config = v;
     else if (k == "bpe") e.bpe = v;
+    else if (k == "vocab") e.vocab.push_back(v);
     else if (k == "modalities") {
       std::stringstream ms(v);
       std::string m;
@@ -119,6 +121,7 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
     b.weights = place(e.weights, "weights");
     b.config = place(e.config, "config");
     b.bpe = place(e.bpe, "bpe");
+    for (auto& v : e.vocab) b.vocab.push_back(place(v, "vocab"));
     m.experts.push_back(std::move(b));
   }
   if (!o.check) {

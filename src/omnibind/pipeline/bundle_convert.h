@@ -16,9 +16,11 @@ struct ConvertExpert {
   std::string name, family;              // binding name, expert family
   std::string weights, config, size, bpe;  // files as given on the command line
   std::vector<std::string> modalities;
+  std::vector<std::string> vocab;        // tokenizer files (vocab=FILE, repeatable)
 };
 
-// "NAME=FAMILY:WEIGHTS[,size=S][,config=FILE][,bpe=FILE][,modalities=audio+text]"; InputError naming it.
+// "NAME=FAMILY:WEIGHTS[,size=S][,config=FILE][,bpe=FILE][,vocab=FILE]...[,modalities=audio+text]";
+// InputError naming it.
 ConvertExpert parse_convert_expert(const std::string& spec);
 
 struct ConvertOptions {

@@ -79,6 +79,13 @@ BundleManifest parse_bundle_manifest(const std::string& json_text, const std::st
     get_string(e, "config", f + ".config", x.config);
     get_string(e, "size", f + ".size", x.size);
     get_string(e, "bpe", f + ".bpe", x.bpe);
+    if (e.contains("vocab")) {
+      if (!e["vocab"].is_array()) throw field_error(f + ".vocab", "must be a list of tokenizer file paths");
+      for (auto& v : e["vocab"]) {
+        if (!v.is_string() || v.get<std::string>().empty()) throw field_error(f + ".vocab", "must hold non-empty paths");
+        x.vocab.push_back(v.get<std::string>());
+      }
+    }
     if (e.contains("modalities")) {
       if (!e["modalities"].is_array() || e["modalities"].empty())
         throw field_error(f + ".modalities", "must be a non-empty list of modality names");
@@ -119,6 +126,7 @@ std::string bundle_manifest_to_json(const BundleManifest& m) {
     if (!e.config.empty()) x["config"] = e.config;
     if (!e.size.empty()) x["size"] = e.size;
     if (!e.bpe.empty()) x["bpe"] = e.bpe;
+    if (!e.vocab.empty()) x["vocab"] = e.vocab;
     if (!e.modalities.empty()) x["modalities"] = e.modalities;
     j["experts"].push_back(x);
   }

@@ -6,7 +6,9 @@
 //                                        __metadata__.binding_config holds it)
 //    "heads": "heads.safetensors",  "heads_layout": "official" | "folded",  "precision": "fp32"|"bf16",
 //    "experts": [{"name":"CLAP", "family":"zoo", "weights":"experts/clap.safetensors",
-//                 "config":"", "size":"", "bpe":"", "modalities":["audio","text"]}]}
+//                 "config":"", "size":"", "bpe":"", "vocab":[], "modalities":["audio","text"]}]}
+// "vocab" lists tokenizer files (ExpertOptions::vocab_files: BERT vocab.txt, RoBERTa vocab.json +
+// merges.txt, SentencePiece models).
 // An expert entry's optional "modalities" restricts it to some of what its family embeds; the same
 // binding name may appear in several entries when they cover different modalities.
 #pragma once
@@ -23,6 +25,7 @@ struct BundleExpert {
   std::string family;  // experts::create_expert name ("zoo", "imagebind", "uni3d", "precomputed")
   std::string weights, config, size, bpe;  // as written in the manifest (relative or absolute)
   std::vector<std::string> modalities;     // empty = every modality the family embeds
+  std::vector<std::string> vocab;          // tokenizer files (relative or absolute), ExpertOptions::vocab_files
 };
 
 struct BundleManifest {

@@ -117,9 +117,12 @@ ModelBundle ModelBundle::load(const fs::path& dir_in, const BundleLoadOptions& o
     o.config = resolve(dir_in, src, f + ".config", e.config);
     o.bpe_vocab = resolve(dir_in, src, f + ".bpe", e.bpe);
     o.size = e.size;
+    for (size_t v = 0; v < e.vocab.size(); ++v)
+      o.vocab_files.push_back(resolve(dir_in, src, f + ".vocab[" + std::to_string(v) + "]", e.vocab[v]));
     o.precision = precision;
     o.threads = options.threads;
-    const std::string key = e.family + "\n" + o.weights + "\n" + o.config + "\n" + o.size + "\n" + o.bpe_vocab;
+    std::string key = e.family + "\n" + o.weights + "\n" + o.config + "\n" + o.size + "\n" + o.bpe_vocab;
+    for (auto& v : o.vocab_files) key += "\n" + v;
     auto it = instances.find(key);
     if (it == instances.end()) {
       std::shared_ptr<const experts::Expert> made;

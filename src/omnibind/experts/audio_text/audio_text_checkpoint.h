@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "omnibind/common/error.h"
 #include "omnibind/tensor_io/raw_tensor.h"
 
 namespace omnibind::experts {
@@ -50,6 +51,20 @@ Detected require_family(const tensor_io::StateDict& sd, bool want_wavcaps);
 // Throws WeightSource's "<file>: missing tensor '<prefix + name>' ..." for the first one absent.
 // No-op for random weights.
 void require_present(const WeightSource& w, const std::vector<std::string>& names);
+
+// Runs `load`; when it throws an InputError, no --config was given and the checkpoint's widths are
+// not the released ones, the message gains "(the checkpoint has custom widths: pass its --config
+// JSON)".
+template <class F>
+auto with_config_hint(const tensor_io::StateDict& sd, const std::string& config_path, F&& load) -> decltype(load()) {
+  try {
+    return load();
+  } catch (const InputError& e) {
+    const auto d = describe(sd);
+    if (!config_path.empty() || d.empty() || d.value("sizes", "").rfind("custom", 0) != 0) throw;
+    throw InputError(std::string(e.what()) + " (the checkpoint has custom widths: pass its --config JSON)");
+  }
+}
 
 // `ignored` names for WeightSource::require_all_used (which wants full names) of a source whose
 // prefix is "" or "module.": every name twice, bare and with "module.".

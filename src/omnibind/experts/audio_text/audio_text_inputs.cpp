@@ -35,26 +35,6 @@ std::string quote_text(const std::string& t) {
   return "'" + s + (t.size() > 40 ? "...'" : "'");
 }
 
-std::string pick_vocab_file(const std::vector<std::string>& files, const std::vector<std::string>& suffixes,
-                            const std::string& expert, const std::string& what) {
-  std::vector<std::string> hits;
-  for (const auto& f : files) {
-    std::string name = std::filesystem::path(f).filename().string();
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    for (const auto& s : suffixes)
-      if (name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
-        hits.push_back(f);
-        break;
-      }
-  }
-  if (hits.empty()) return "";
-  if (hits.size() > 1)
-    throw InputError(expert + ": several --vocab files could be the " + what + " ('" + hits[0] + "', '" + hits[1] + "')");
-  std::error_code ec;
-  require(std::filesystem::is_regular_file(hits[0], ec), hits[0] + ": vocabulary file not found");
-  return hits[0];
-}
-
 void check_vocab_size(const std::string& vocab_path, int64_t tokenizer_size, int64_t model_size, const std::string& family) {
   require(tokenizer_size <= model_size, vocab_path + ": the vocabulary has " + std::to_string(tokenizer_size) +
                                             " tokens but the " + family + " checkpoint's word embeddings have " +

@@ -49,11 +49,6 @@ auto with_text_name(const MediaInput& in, F&& f) -> decltype(f()) {
   }
 }
 
-// The one file of `files` whose name ends with one of `suffixes` (case-insensitive), "" when none
-// does. InputError when several do (naming them) or when a file does not exist.
-std::string pick_vocab_file(const std::vector<std::string>& files, const std::vector<std::string>& suffixes,
-                            const std::string& expert, const std::string& what);
-
 // InputError when the tokenizer knows more tokens than the checkpoint's word embeddings hold.
 void check_vocab_size(const std::string& vocab_path, int64_t tokenizer_size, int64_t model_size, const std::string& family);
 

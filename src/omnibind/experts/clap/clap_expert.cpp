@@ -11,6 +11,7 @@
 #include "omnibind/experts/weights_file.h"
 #include "omnibind/preprocess/clap_mel.h"
 #include "omnibind/preprocess/roberta_tokenizer.h"
+#include "omnibind/preprocess/tokenizer_files.h"
 #include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::experts {
@@ -39,16 +40,14 @@ class ClapExpert : public Expert {
     ClapConfig config = o.config.empty() ? clap::clap_released_config(file_size) : clap::clap_config_from_json_file(o.config);
     require(config.fusion() == file_fusion, o.weights + ": the checkpoint is a " + file_size + " model but " + o.config +
                                                 " describes a " + (config.fusion() ? "fusion" : "non-fusion") + " one");
-    model_ = std::make_unique<ClapModel>(
-        ClapModel::load(WeightSource(*weights_, at::kFloat, "CLAP", found.prefix), config, dtype));
+    model_ = std::make_unique<ClapModel>(audio_text::with_config_hint(*weights_, o.config, [&] {
+      return ClapModel::load(WeightSource(*weights_, at::kFloat, "CLAP", found.prefix), config, dtype);
+    }));
     key_ = clap::clap_key(config.fusion());
-    const std::string vocab = audio_text::pick_vocab_file(o.vocab_files, {".json"}, "clap", "RoBERTa vocab.json");
-    const std::string merges = audio_text::pick_vocab_file(o.vocab_files, {".txt"}, "clap", "RoBERTa merges.txt");
     if (!o.vocab_files.empty()) {
-      require(!vocab.empty() && !merges.empty(),
-              "clap: RoBERTa text needs both --vocab vocab.json and --vocab merges.txt (got '" + o.vocab_files[0] + "'" +
-                  (o.vocab_files.size() > 1 ? ", '" + o.vocab_files[1] + "'" : std::string()) + ")");
-      tokenizer_ = std::make_unique<preprocess::RobertaBpeTokenizer>(vocab, merges);
+      const auto files = preprocess::pick_bpe_files(o.vocab_files, "clap");
+      const std::string& vocab = files.vocab_json;
+      tokenizer_ = std::make_unique<preprocess::RobertaBpeTokenizer>(vocab, files.merges_txt);
       audio_text::check_vocab_size(vocab, tokenizer_->vocab_size(), config.text.vocab_size, "CLAP");
       require(tokenizer_->pad_id() == config.text.pad_token_id,
               vocab + ": <pad> has id " + std::to_string(tokenizer_->pad_id()) + " but the model's padding_idx is " +
@@ -88,6 +87,7 @@ class ClapExpert : public Expert {
 
   at::Tensor encode(Modality m, const at::Tensor& batch) const override {
     c10::InferenceMode guard;
+    if (batch.defined() && batch.dim() > 0 && batch.size(0) == 0 && covers(m)) return at::zeros({0, dim()}, at::kFloat);
     const auto& c = model_->config;
     const int64_t T = c.frames(), F = c.audio.mel_bins;
     if (m == Modality::Audio) {

@@ -14,6 +14,7 @@
 #include "omnibind/experts/weights_file.h"
 #include "omnibind/preprocess/audio_waveform.h"
 #include "omnibind/preprocess/bert_tokenizer.h"
+#include "omnibind/preprocess/tokenizer_files.h"
 #include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::experts {
@@ -28,18 +29,19 @@ class WavCapsExpert : public Expert {
     const at::ScalarType dtype = audio_text::parse_precision(o.precision, "wavcaps");
     require(!o.weights.empty(), "wavcaps needs a checkpoint (--weights HTSAT-BERT-PT.pt | HTSAT-BERT-FT-AudioCaps.pt | "
                                 "HTSAT-BERT-FT-Clotho.pt)");
+    require(o.crop_draws.empty(), "wavcaps has no random crops (it keeps the first 10 s of longer clips); "
+                                  "--crop-draws is for --expert clap");
     size_ = wavcaps::wavcaps_size(o.size, o.weights);
     key_ = wavcaps::wavcaps_key(size_);
     WavCapsConfig config = o.config.empty() ? wavcaps::wavcaps_released_config() : wavcaps::wavcaps_config_from_json_file(o.config);
     if (o.threads > 0) tensor_io::set_compute_threads(o.threads);
     weights_ = std::make_shared<tensor_io::StateDict>(open_weights(o.weights));
     const auto found = audio_text::require_family(*weights_, /*want_wavcaps=*/true);
-    model_ = std::make_unique<WavCapsModel>(
-        WavCapsModel::load(WeightSource(*weights_, at::kFloat, "WavCaps", found.prefix), config, dtype));
-    const std::string vocab = audio_text::pick_vocab_file(o.vocab_files, {".txt"}, "wavcaps", "vocab.txt");
-    require(o.vocab_files.empty() || !vocab.empty(),
-            "wavcaps: none of the --vocab files is a BERT vocab.txt (got '" + (o.vocab_files.empty() ? "" : o.vocab_files[0]) + "')");
-    if (!vocab.empty()) {
+    model_ = std::make_unique<WavCapsModel>(audio_text::with_config_hint(*weights_, o.config, [&] {
+      return WavCapsModel::load(WeightSource(*weights_, at::kFloat, "WavCaps", found.prefix), config, dtype);
+    }));
+    if (!o.vocab_files.empty()) {
+      const std::string vocab = preprocess::pick_wordpiece_vocab(o.vocab_files, "wavcaps");
       tokenizer_ = std::make_unique<preprocess::BertWordPieceTokenizer>(vocab);
       audio_text::check_vocab_size(vocab, tokenizer_->vocab_size(), config.text.vocab_size, "WavCaps");
     }
@@ -74,6 +76,7 @@ class WavCapsExpert : public Expert {
 
   at::Tensor encode(Modality m, const at::Tensor& batch) const override {
     c10::InferenceMode guard;
+    if (batch.defined() && batch.dim() > 0 && batch.size(0) == 0 && covers(m)) return at::zeros({0, dim()}, at::kFloat);
     const auto& c = model_->config;
     if (m == Modality::Audio) {
       require(batch.dim() == 3 && batch.size(1) == c.frames() && batch.size(2) == c.htsat.mel_bins,
