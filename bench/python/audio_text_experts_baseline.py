@@ -41,10 +41,12 @@ Usage: audio_text_experts_baseline.py --reference-dir DIR --model NAME --precisi
          --batches 1,8 --threads N --warmup W --iters I [--longer 1]
 Prints one JSON object per (precision, batch) on its own line."""
 import argparse
+import atexit
 import importlib
 import importlib.machinery
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,6 +101,7 @@ def reference_root(ref):
     if not os.path.exists(os.path.join(git_dir, "HEAD")):
         raise RuntimeError(f"{ref}: neither an OmniBind tree (omni_model/) nor a git directory")
     out = tempfile.mkdtemp(prefix="omnibind_ref_")
+    atexit.register(shutil.rmtree, out, True)
     paths = ["omni_model/wavcaps/models", "omni_model/laion_clap/clap_module", "omni_model/transformers_430"]
     tar = subprocess.run(["git", "--git-dir", git_dir, "archive", COMMIT] + paths, check=True,
                          capture_output=True).stdout
