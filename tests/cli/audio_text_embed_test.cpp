@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "omnibind/common/atomic_file.h"
@@ -73,13 +72,36 @@ void expect_exit2(const std::vector<std::string>& args, const std::string& out, 
 }
 
 std::vector<std::string> wavcaps_args(const std::string& modality, const std::string& out) {
-  return {"embed", "--expert", "wavcaps", "--weights", wavcaps("weights.pt"), "--config", wavcaps("config.json"),
-          "--vocab", wavcaps("vocab_mini.txt"), "--modality", modality, "--out", out};
+  return {"embed",
+          "--expert",
+          "wavcaps",
+          "--weights",
+          wavcaps("weights.pt"),
+          "--config",
+          wavcaps("config.json"),
+          "--vocab",
+          wavcaps("vocab_mini.txt"),
+          "--modality",
+          modality,
+          "--out",
+          out};
 }
 std::vector<std::string> clap_args(const std::string& kind, const std::string& modality, const std::string& out) {
-  return {"embed", "--expert", "clap", "--weights", clap(kind, "weights.pt"), "--config", clap(kind, "config.json"),
-          "--vocab", clap(kind, "roberta_vocab.json"), "--vocab", clap(kind, "roberta_merges.txt"),
-          "--modality", modality, "--out", out};
+  return {"embed",
+          "--expert",
+          "clap",
+          "--weights",
+          clap(kind, "weights.pt"),
+          "--config",
+          clap(kind, "config.json"),
+          "--vocab",
+          clap(kind, "roberta_vocab.json"),
+          "--vocab",
+          clap(kind, "roberta_merges.txt"),
+          "--modality",
+          modality,
+          "--out",
+          out};
 }
 
 }  // namespace
@@ -97,8 +119,8 @@ TEST(AudioTextEmbedCli, WavCapsAudioRowsInInputOrder) {
   args.insert(args.end(), {"--batch", "3", "--size", "ft_clo"});
   auto r = testkit::run_cli(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_rows(read_f32(out, "WAVCAPS_FT_clo"), read_f32(wavcaps("expected_model.safetensors"), "model/audio_embeds"), order,
-              "wavcaps audio");
+  expect_rows(read_f32(out, "WAVCAPS_FT_clo"), read_f32(wavcaps("expected_model.safetensors"), "model/audio_embeds"),
+              order, "wavcaps audio");
 }
 
 TEST(AudioTextEmbedCli, WavCapsTexts) {
@@ -132,8 +154,8 @@ TEST(AudioTextEmbedCli, ClapFusionAudioWithRecordedDrawsAndBaseText) {
     }
     auto r = testkit::run_cli(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    expect_rows(read_f32(out, "CLAP_G"), read_f32(clap("fusion", "expected_model.safetensors"), "audio/omnibind"), order,
-                "clap fusion audio");
+    expect_rows(read_f32(out, "CLAP_G"), read_f32(clap("fusion", "expected_model.safetensors"), "audio/omnibind"),
+                order, "clap fusion audio");
   }
   {
     const std::string out = dir + "/m.safetensors";

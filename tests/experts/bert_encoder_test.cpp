@@ -1,9 +1,9 @@
 // Parity of the shared BERT / RoBERTa text encoder (experts/bert) with transformers 4.30 as WavCaps
 // and LAION-CLAP run it, on the mini fixtures: the fixtures' own token ids in, embeddings, layer
 // outputs, [CLS] states, pooler, projections and final embeddings out.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include "audio_text_parity.h"
@@ -47,9 +47,12 @@ struct ClapText {
   tensor_io::SafetensorsFile weights, text, model;
   BertConfig config;
   explicit ClapText(const std::string& kind)
-      : weights(tensor_io::read_safetensors(testkit::shared_path("fixtures/clap_mini/" + kind + "/weights.safetensors"))),
-        text(tensor_io::read_safetensors(testkit::shared_path("fixtures/clap_mini/" + kind + "/expected_text.safetensors"))),
-        model(tensor_io::read_safetensors(testkit::shared_path("fixtures/clap_mini/" + kind + "/expected_model.safetensors"))) {
+      : weights(
+            tensor_io::read_safetensors(testkit::shared_path("fixtures/clap_mini/" + kind + "/weights.safetensors"))),
+        text(tensor_io::read_safetensors(
+            testkit::shared_path("fixtures/clap_mini/" + kind + "/expected_text.safetensors"))),
+        model(tensor_io::read_safetensors(
+            testkit::shared_path("fixtures/clap_mini/" + kind + "/expected_model.safetensors"))) {
     auto j = read_json(testkit::shared_path("fixtures/clap_mini/" + kind + "/config.json"));
     config = bert_config_from_json(j["roberta_config"], roberta_base(), "clap_mini/config.json");
   }
@@ -73,9 +76,11 @@ TEST(BertEncoder, ReleasedConfigs) {
   EXPECT_TRUE(r.pooler);
   // Unsupported settings are refused with the file named.
   auto bad = nlohmann::json::parse(R"({"hidden_act": "relu"})");
-  EXPECT_NE(testkit::input_error_of([&] { bert_config_from_json(bad, b, "c.json"); }).find("c.json"), std::string::npos);
+  EXPECT_NE(testkit::input_error_of([&] { bert_config_from_json(bad, b, "c.json"); }).find("c.json"),
+            std::string::npos);
   auto odd = nlohmann::json::parse(R"({"hidden_size": 10, "num_attention_heads": 3})");
-  EXPECT_NE(testkit::input_error_of([&] { bert_config_from_json(odd, b, "c.json"); }).find("divisible"), std::string::npos);
+  EXPECT_NE(testkit::input_error_of([&] { bert_config_from_json(odd, b, "c.json"); }).find("divisible"),
+            std::string::npos);
 }
 
 TEST(BertEncoder, WavCapsBertLayersClsAndProjection) {
@@ -87,7 +92,9 @@ TEST(BertEncoder, WavCapsBertLayersClsAndProjection) {
   WeightSource w(f.weights.tensors, at::kFloat, "WavCaps");
   auto m = BertModel::load(f.config, w.sub("text_encoder.text_encoder."));
   // Every text-encoder tensor of the checkpoint is consumed (strict coverage of this part).
-  EXPECT_EQ(testkit::input_error_of([&] { w.require_all_used({"audio_encoder.", "audio_proj.", "text_proj.", "temp"}); }),
+  EXPECT_EQ(testkit::input_error_of([&] {
+              w.require_all_used({"audio_encoder.", "audio_proj.", "text_proj.", "temp"});
+            }),
             "");
 
   // Batch 0 intermediates (8 texts padded to 30).
@@ -111,7 +118,8 @@ TEST(BertEncoder, WavCapsBertLayersClsAndProjection) {
 TEST(BertEncoder, WavCapsEachTextAloneMatchesItsBatch) {
   OMNIBIND_REQUIRE_SHARED();
   WavCapsText f;
-  auto m = BertModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat, "WavCaps", "text_encoder.text_encoder."));
+  auto m =
+      BertModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat, "WavCaps", "text_encoder.text_encoder."));
   auto ids = fixture(f.text, "text/batch0/input_ids"), mask = fixture(f.text, "text/batch0/attention_mask");
   auto want = fixture(f.text, "text/cls_hidden").narrow(0, 0, 8);
   for (int64_t i = 0; i < 8; ++i) {
@@ -175,7 +183,8 @@ TEST_P(ClapRoberta, Bf16TracksFloat32) {
   OMNIBIND_REQUIRE_SHARED();
   ClapText f(GetParam());
   auto m32 = BertModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat, "CLAP", "text_branch."));
-  auto m16 = BertModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat, "CLAP", "text_branch."), at::kBFloat16);
+  auto m16 =
+      BertModel::load(f.config, WeightSource(f.weights.tensors, at::kFloat, "CLAP", "text_branch."), at::kBFloat16);
   EXPECT_EQ(m16.layers[0].query.weight.scalar_type(), at::kBFloat16);
   auto ids = fixture(f.text, "text/input_ids"), mask = fixture(f.text, "text/attention_mask");
   auto p32 = m32.pool(m32.forward(ids, mask)), p16 = m16.pool(m16.forward(ids, mask));
@@ -210,7 +219,8 @@ TEST(BertEncoder, RandomWeightsAndBadIds) {
   r.intermediate = 16;
   auto mr = BertModel::load(r, WeightSource::random(at::kFloat, 1), at::kBFloat16);
   auto ids_r = at::tensor(std::vector<int64_t>{0, 100, 2, 1, 1}, at::kLong).view({1, 5});
-  EXPECT_TRUE(at::equal(mr.position_ids(ids_r), at::tensor(std::vector<int64_t>{2, 3, 4, 1, 1}, at::kLong).view({1, 5})));
+  EXPECT_TRUE(
+      at::equal(mr.position_ids(ids_r), at::tensor(std::vector<int64_t>{2, 3, 4, 1, 1}, at::kLong).view({1, 5})));
   auto pooled = mr.pool(mr.forward(ids_r, ids_r.ne(1).to(at::kLong)));
   EXPECT_EQ(pooled.sizes(), (std::vector<int64_t>{1, 8}));
 }

@@ -2,20 +2,20 @@
 // clap_mini: from the fixture's audio files and texts to the final embeddings, long clips replayed
 // from the recorded random draws in inputs.json; the deterministic default for long clips; strict
 // checkpoint loading and bad input.
-#include <gtest/gtest.h>
+#include "omnibind/experts/clap/clap_expert.h"
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
+#include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "audio_text_parity.h"
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
 #include "omnibind/experts/clap/clap_config.h"
-#include "omnibind/experts/clap/clap_expert.h"
-#include "omnibind/experts/expert.h"
 #include "omnibind/experts/clap/clap_model.h"
+#include "omnibind/experts/expert.h"
 #include "omnibind/experts/weight_source.h"
 #include "testing/test_support.h"
 
@@ -103,7 +103,8 @@ TEST_P(ClapExpertParity, AudioFilesToEmbeddingsWithRecordedDraws) {
       if (audio.tensors.contains(n + "/mel_shrink")) {
         EXPECT_LE(max_abs(x[i][0].narrow(0, 0, 1001), fixture(audio, n + "/mel_shrink")), 1e-3) << n;
       } else if (audio.tensors.contains(n + "/mel")) {
-        for (int c = 0; c < 4; ++c) EXPECT_LE(max_abs(x[i][c].narrow(0, 0, 1001), fixture(audio, n + "/mel")), 1e-3) << n;
+        for (int c = 0; c < 4; ++c)
+          EXPECT_LE(max_abs(x[i][c].narrow(0, 0, 1001), fixture(audio, n + "/mel")), 1e-3) << n;
       }
     } else if (audio.tensors.contains(n + "/logmel_torchlibrosa")) {
       EXPECT_LE(max_abs(x[i], fixture(audio, n + "/logmel_torchlibrosa")), 1e-3) << n;
@@ -180,7 +181,8 @@ TEST(ClapExpert, SizeFromCheckpointAndMismatches) {
   OMNIBIND_REQUIRE_SHARED();
   auto o = options("base");
   o.size = "fusion";
-  EXPECT_NE(testkit::input_error_of([&] { experts::make_clap_expert(o); }).find("not --size fusion"), std::string::npos);
+  EXPECT_NE(testkit::input_error_of([&] { experts::make_clap_expert(o); }).find("not --size fusion"),
+            std::string::npos);
   o = options("fusion");
   o.config = fx("base", "config.json");
   EXPECT_NE(testkit::input_error_of([&] { experts::make_clap_expert(o); }), "");
@@ -204,14 +206,16 @@ TEST(ClapExpert, StrictKeysAndBadFiles) {
   tensor_io::write_tensors(dir + "/extra.safetensors", extra);
   auto o = options("base");
   o.weights = dir + "/extra.safetensors";
-  EXPECT_NE(testkit::input_error_of([&] { experts::make_clap_expert(o); }).find("'text_branch.pooler.extra'"), std::string::npos);
+  EXPECT_NE(testkit::input_error_of([&] { experts::make_clap_expert(o); }).find("'text_branch.pooler.extra'"),
+            std::string::npos);
   for (const std::string drop : {"text_projection.0.bias", "logit_scale_t", "audio_transform.sequential.3.bias"}) {
     std::vector<std::pair<std::string, at::Tensor>> less;
     for (auto& kv : all)
       if (kv.first != drop) less.push_back(kv);
     tensor_io::write_tensors(dir + "/less.safetensors", less);
     o.weights = dir + "/less.safetensors";
-    EXPECT_NE(testkit::input_error_of([&] { experts::make_clap_expert(o); }).find("'" + drop + "'"), std::string::npos) << drop;
+    EXPECT_NE(testkit::input_error_of([&] { experts::make_clap_expert(o); }).find("'" + drop + "'"), std::string::npos)
+        << drop;
   }
   // Tokenizer files: both needed, and they must be what they say.
   o = options("base");
@@ -223,18 +227,21 @@ TEST(ClapExpert, StrictKeysAndBadFiles) {
   // Bad audio and text.
   auto e = experts::make_clap_expert(options("base"));
   std::ofstream(dir + "/empty.wav", std::ios::binary) << "";
-  EXPECT_NE(testkit::input_error_of([&] { e->preprocess(Modality::Audio, MediaInput::from_path(dir + "/empty.wav")); })
-                .find("empty.wav"),
+  EXPECT_NE(testkit::input_error_of([&] {
+              e->preprocess(Modality::Audio, MediaInput::from_path(dir + "/empty.wav"));
+            }).find("empty.wav"),
             std::string::npos);
-  EXPECT_NE(testkit::input_error_of([&] { e->preprocess(Modality::Text, MediaInput::from_text("\xc3\x28")); }).find("UTF-8"),
-            std::string::npos);
+  EXPECT_NE(
+      testkit::input_error_of([&] { e->preprocess(Modality::Text, MediaInput::from_text("\xc3\x28")); }).find("UTF-8"),
+      std::string::npos);
   // Draws outside their range are refused.
   o = options("base", "fp32", false);
   std::ofstream(dir + "/draws.json") << R"({"long_bbq_toilet_32k_12p5s.wav": {"crop_start": 999999}})";
   o.crop_draws = dir + "/draws.json";
   auto bad = experts::make_clap_expert(o);
   EXPECT_NE(testkit::input_error_of([&] {
-              bad->preprocess(Modality::Audio, MediaInput::from_path(fx("base", "inputs/long_bbq_toilet_32k_12p5s.wav")));
+              bad->preprocess(Modality::Audio,
+                              MediaInput::from_path(fx("base", "inputs/long_bbq_toilet_32k_12p5s.wav")));
             }),
             "");
 }

@@ -1,22 +1,22 @@
 // End-to-end parity of the "wavcaps" expert with OmniBind's WavCaps.emb_audios / emb_texts on the
 // wavcaps_mini fixture: from the fixture's audio files and texts to the final embeddings, plus the
 // intermediates the expert exposes (log-mel, token ids), strict checkpoint loading and bad input.
-#include <gtest/gtest.h>
+#include "omnibind/experts/wavcaps/wavcaps_expert.h"
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "audio_text_parity.h"
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
 #include "omnibind/experts/expert.h"
+#include "omnibind/experts/wavcaps/wavcaps_config.h"
 #include "omnibind/experts/wavcaps/wavcaps_model.h"
 #include "omnibind/experts/weight_source.h"
-#include "omnibind/experts/wavcaps/wavcaps_config.h"
-#include "omnibind/experts/wavcaps/wavcaps_expert.h"
 #include "omnibind/media/media_encode.h"
 #include "testing/test_support.h"
 
@@ -161,7 +161,8 @@ TEST(WavCapsExpert, Bf16TracksTheReference) {
   auto model = tensor_io::read_safetensors(fx("expected_model.safetensors"));
   at::Tensor a = e->encode(Modality::Audio, preprocess_all(*e, Modality::Audio, as_paths(audio_files())));
   at::Tensor t = e->encode(Modality::Text, preprocess_all(*e, Modality::Text, as_texts(texts())));
-  const double ca = min_cosine(a, fixture(model, "model/audio_embeds")), ct = min_cosine(t, fixture(model, "model/text_embeds"));
+  const double ca = min_cosine(a, fixture(model, "model/audio_embeds")),
+               ct = min_cosine(t, fixture(model, "model/text_embeds"));
   std::printf("wavcaps bf16 min cosine audio %.5f text %.5f\n", ca, ct);
   EXPECT_GE(ca, 0.99);
   EXPECT_GE(ct, 0.99);
@@ -179,7 +180,8 @@ TEST(WavCapsExpert, StrictKeysAndOtherFamilies) {
   tensor_io::write_tensors(dir + "/extra.safetensors", extra);
   auto o = options();
   o.weights = dir + "/extra.safetensors";
-  EXPECT_NE(testkit::input_error_of([&] { experts::make_wavcaps_expert(o); }).find("'audio_proj.9.weight'"), std::string::npos);
+  EXPECT_NE(testkit::input_error_of([&] { experts::make_wavcaps_expert(o); }).find("'audio_proj.9.weight'"),
+            std::string::npos);
   // A missing one too, also among the tensors the embedding does not compute.
   for (const std::string drop : {"text_proj.2.bias", "audio_encoder.audio_enc.head.bias", "temp"}) {
     std::vector<std::pair<std::string, at::Tensor>> less;
@@ -187,7 +189,8 @@ TEST(WavCapsExpert, StrictKeysAndOtherFamilies) {
       if (kv.first != drop) less.push_back(kv);
     tensor_io::write_tensors(dir + "/less.safetensors", less);
     o.weights = dir + "/less.safetensors";
-    EXPECT_NE(testkit::input_error_of([&] { experts::make_wavcaps_expert(o); }).find("'" + drop + "'"), std::string::npos)
+    EXPECT_NE(testkit::input_error_of([&] { experts::make_wavcaps_expert(o); }).find("'" + drop + "'"),
+              std::string::npos)
         << drop;
   }
   // A CLAP checkpoint is recognised as such.
@@ -215,7 +218,8 @@ TEST(WavCapsExpert, BadInputs) {
     const std::string msg = testkit::input_error_of([&] { e->preprocess(Modality::Audio, MediaInput::from_path(f)); });
     EXPECT_NE(msg.find(f), std::string::npos) << msg;
   }
-  const std::string msg = testkit::input_error_of([&] { e->preprocess(Modality::Text, MediaInput::from_text("ab\xff\xfe")); });
+  const std::string msg =
+      testkit::input_error_of([&] { e->preprocess(Modality::Text, MediaInput::from_text("ab\xff\xfe")); });
   EXPECT_NE(msg.find("UTF-8"), std::string::npos) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos);
   EXPECT_NE(testkit::input_error_of([&] { e->preprocess(Modality::Image, MediaInput::from_path("x.png")); }), "");

@@ -21,12 +21,14 @@ TEST(BundleVocab, ManifestRoundTrip) {
   EXPECT_EQ(again.experts[0].vocab, m.experts[0].vocab);
   const std::string bad = R"({"format":"omnibind-bundle","version":1,"binding":{"preset":"large"},
     "experts":[{"name":"CLAP_G","family":"clap","weights":"w.pt","vocab":"vocab.json"}]})";
-  EXPECT_NE(testkit::input_error_of([&] { pipeline::parse_bundle_manifest(bad, "bundle.json"); }).find("experts[0].vocab"),
-            std::string::npos);
+  EXPECT_NE(
+      testkit::input_error_of([&] { pipeline::parse_bundle_manifest(bad, "bundle.json"); }).find("experts[0].vocab"),
+      std::string::npos);
 }
 
 TEST(BundleVocab, ConvertSpec) {
-  auto e = pipeline::parse_convert_expert("WAVCAPS_PT=wavcaps:HTSAT-BERT-PT.pt,size=pt,vocab=vocab.txt,modalities=audio+text");
+  auto e = pipeline::parse_convert_expert(
+      "WAVCAPS_PT=wavcaps:HTSAT-BERT-PT.pt,size=pt,vocab=vocab.txt,modalities=audio+text");
   EXPECT_EQ(e.vocab, (std::vector<std::string>{"vocab.txt"}));
   auto c = pipeline::parse_convert_expert("CLAP_G=clap:630k-fusion-best.pt,vocab=vocab.json,vocab=merges.txt");
   EXPECT_EQ(c.vocab, (std::vector<std::string>{"vocab.json", "merges.txt"}));

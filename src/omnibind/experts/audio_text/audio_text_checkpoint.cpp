@@ -69,10 +69,14 @@ Detected detect_family(const tensor_io::StateDict& sd) {
 
 std::string family_name(Family f) {
   switch (f) {
-    case Family::WavCaps: return "WavCaps HTSAT-BERT";
-    case Family::ClapFusion: return "LAION-CLAP fusion (HTSAT-tiny + AFF-2D, RoBERTa)";
-    case Family::ClapPlain: return "LAION-CLAP without fusion (HTSAT, RoBERTa)";
-    case Family::None: break;
+    case Family::WavCaps:
+      return "WavCaps HTSAT-BERT";
+    case Family::ClapFusion:
+      return "LAION-CLAP fusion (HTSAT-tiny + AFF-2D, RoBERTa)";
+    case Family::ClapPlain:
+      return "LAION-CLAP without fusion (HTSAT, RoBERTa)";
+    case Family::None:
+      break;
   }
   return "";
 }
@@ -107,8 +111,9 @@ nlohmann::ordered_json describe(const tensor_io::StateDict& sd) {
     j["text_tower"] = t;
     j["embed_dim"] = proj;
     const bool roberta = t["hidden"] == 768 && t["layers"] == 12 && t["vocab"] == 50265 && proj == 512;
-    const bool released = roberta && (fusion ? a["embed_dim"] == 96 && a["depths"] == std::vector<int64_t>{2, 2, 6, 2}
-                                             : a["embed_dim"] == 128 && a["depths"] == std::vector<int64_t>{2, 2, 12, 2});
+    const bool released =
+        roberta && (fusion ? a["embed_dim"] == 96 && a["depths"] == std::vector<int64_t>{2, 2, 6, 2}
+                           : a["embed_dim"] == 128 && a["depths"] == std::vector<int64_t>{2, 2, 12, 2});
     j["sizes"] = released ? (fusion ? "released (HTSAT-tiny + fusion, roberta-base, 512)"
                                     : "released (HTSAT-base, roberta-base, 512)")
                           : "custom (needs --config)";

@@ -9,7 +9,6 @@
 // `omnibind inspect`.
 #pragma once
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 

@@ -35,7 +35,8 @@ std::string quote_text(const std::string& t) {
   return "'" + s + (t.size() > 40 ? "...'" : "'");
 }
 
-void check_vocab_size(const std::string& vocab_path, int64_t tokenizer_size, int64_t model_size, const std::string& family) {
+void check_vocab_size(const std::string& vocab_path, int64_t tokenizer_size, int64_t model_size,
+                      const std::string& family) {
   require(tokenizer_size <= model_size, vocab_path + ": the vocabulary has " + std::to_string(tokenizer_size) +
                                             " tokens but the " + family + " checkpoint's word embeddings have " +
                                             std::to_string(model_size) + " rows (wrong vocabulary or --config?)");

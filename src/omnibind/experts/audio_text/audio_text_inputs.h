@@ -50,6 +50,7 @@ auto with_text_name(const MediaInput& in, F&& f) -> decltype(f()) {
 }
 
 // InputError when the tokenizer knows more tokens than the checkpoint's word embeddings hold.
-void check_vocab_size(const std::string& vocab_path, int64_t tokenizer_size, int64_t model_size, const std::string& family);
+void check_vocab_size(const std::string& vocab_path, int64_t tokenizer_size, int64_t model_size,
+                      const std::string& family);
 
 }  // namespace omnibind::experts::audio_text

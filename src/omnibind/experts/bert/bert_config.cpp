@@ -25,12 +25,14 @@ BertConfig bert_config_from_json(const nlohmann::json& j, BertConfig c, const st
   require(j.is_object(), where + ": the text encoder config must be a JSON object");
   auto get_int = [&](const char* key, int64_t& out) {
     if (!j.contains(key) || j[key].is_null()) return;
-    require(j[key].is_number_integer() && j[key].get<int64_t>() > 0, where + ": '" + key + "' must be a positive integer");
+    require(j[key].is_number_integer() && j[key].get<int64_t>() > 0,
+            where + ": '" + key + "' must be a positive integer");
     out = j[key].get<int64_t>();
   };
   if (j.contains("model_type") && j["model_type"].is_string()) {
     const std::string t = j["model_type"].get<std::string>();
-    require(t == "bert" || t == "roberta", where + ": model_type '" + t + "' is not supported (expected bert or roberta)");
+    require(t == "bert" || t == "roberta",
+            where + ": model_type '" + t + "' is not supported (expected bert or roberta)");
     if (t == "roberta" && c.positions != PositionKind::Roberta) {
       BertConfig r = roberta_base();
       r.pooler = c.pooler;
@@ -48,15 +50,17 @@ BertConfig bert_config_from_json(const nlohmann::json& j, BertConfig c, const st
   get_int("intermediate_size", c.intermediate);
   get_int("max_position_embeddings", c.max_positions);
   get_int("type_vocab_size", c.type_vocab);
-  if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"].get<int64_t>();
+  if (j.contains("pad_token_id") && j["pad_token_id"].is_number_integer())
+    c.pad_token_id = j["pad_token_id"].get<int64_t>();
   if (j.contains("layer_norm_eps")) {
     require(j["layer_norm_eps"].is_number() && j["layer_norm_eps"].get<double>() > 0,
             where + ": 'layer_norm_eps' must be a positive number");
     c.ln_eps = j["layer_norm_eps"].get<double>();
   }
   if (j.contains("hidden_act") && j["hidden_act"].is_string())
-    require(j["hidden_act"].get<std::string>() == "gelu",
-            where + ": hidden_act '" + j["hidden_act"].get<std::string>() + "' is not supported (BERT/RoBERTa use gelu)");
+    require(
+        j["hidden_act"].get<std::string>() == "gelu",
+        where + ": hidden_act '" + j["hidden_act"].get<std::string>() + "' is not supported (BERT/RoBERTa use gelu)");
   if (j.contains("position_embedding_type") && j["position_embedding_type"].is_string())
     require(j["position_embedding_type"].get<std::string>() == "absolute",
             where + ": position_embedding_type '" + j["position_embedding_type"].get<std::string>() +

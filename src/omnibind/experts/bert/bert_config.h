@@ -2,9 +2,8 @@
 // no pooler) and LAION-CLAP (roberta-base, tanh pooler): transformers 4.30's BertModel and
 // RobertaModel differ only in how positions are numbered, the LayerNorm eps and the sizes.
 #pragma once
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 namespace omnibind::experts::bert {
@@ -19,16 +18,16 @@ enum class PositionKind { Absolute, Roberta };
 struct BertConfig {
   std::string name = "bert-base-uncased";
   int64_t vocab_size = 30522;
-  int64_t hidden = 768;              // hidden_size
-  int64_t layers = 12;               // num_hidden_layers
-  int64_t heads = 12;                // num_attention_heads
-  int64_t intermediate = 3072;       // intermediate_size
-  int64_t max_positions = 512;       // max_position_embeddings
-  int64_t type_vocab = 2;            // type_vocab_size (only row 0 is ever used)
+  int64_t hidden = 768;         // hidden_size
+  int64_t layers = 12;          // num_hidden_layers
+  int64_t heads = 12;           // num_attention_heads
+  int64_t intermediate = 3072;  // intermediate_size
+  int64_t max_positions = 512;  // max_position_embeddings
+  int64_t type_vocab = 2;       // type_vocab_size (only row 0 is ever used)
   int64_t pad_token_id = 0;
-  double ln_eps = 1e-12;             // layer_norm_eps: BERT 1e-12, RoBERTa 1e-5
+  double ln_eps = 1e-12;  // layer_norm_eps: BERT 1e-12, RoBERTa 1e-5
   PositionKind positions = PositionKind::Absolute;
-  bool pooler = false;               // pooler.dense in the checkpoint (RoBERTa in CLAP; WavCaps builds BERT without)
+  bool pooler = false;  // pooler.dense in the checkpoint (RoBERTa in CLAP; WavCaps builds BERT without)
 };
 
 // The released models: "bert-base-uncased" and "roberta-base" (transformers' hub config.json).

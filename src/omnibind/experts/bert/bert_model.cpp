@@ -33,7 +33,8 @@ Linear linear(const WeightSource& w, const std::string& prefix, int64_t out, int
 }
 
 LayerNorm layer_norm(const WeightSource& w, const std::string& prefix, int64_t d) {
-  return LayerNorm{get_f32(w, prefix + ".weight", {d}, Kind::NormWeight), get_f32(w, prefix + ".bias", {d}, Kind::Bias)};
+  return LayerNorm{get_f32(w, prefix + ".weight", {d}, Kind::NormWeight),
+                   get_f32(w, prefix + ".bias", {d}, Kind::Bias)};
 }
 
 // y = x W^T + b in the weight's dtype, returned as float32.
@@ -65,7 +66,8 @@ BertModel BertModel::load(const BertConfig& c, const WeightSource& w, at::Scalar
     // transformers 4.30 saves the arange buffer with the weights (strict loading wants it); BERT
     // reads its positions from it, RoBERTa computes them from the ids.
     e.position_ids = w.get_raw("embeddings.position_ids", {1, c.max_positions});
-    require(e.position_ids.scalar_type() == at::kLong, w.family() + " checkpoint: 'embeddings.position_ids' is not int64");
+    require(e.position_ids.scalar_type() == at::kLong,
+            w.family() + " checkpoint: 'embeddings.position_ids' is not int64");
     require(e.position_ids.min().item<int64_t>() >= 0 && e.position_ids.max().item<int64_t>() < c.max_positions,
             w.family() + " checkpoint: 'embeddings.position_ids' holds values outside the position table");
   }
@@ -101,11 +103,12 @@ at::Tensor BertModel::forward(const at::Tensor& ids_in, const at::Tensor& mask_i
   const int64_t B = ids.size(0), L = ids.size(1), H = c.hidden, nh = c.heads, hd = H / nh;
   if (ids.numel() > 0)
     require(ids.min().item<int64_t>() >= 0 && ids.max().item<int64_t>() < c.vocab_size,
-            "text encoder: token ids outside [0, " + std::to_string(c.vocab_size) + ") (tokenizer and checkpoint disagree?)");
+            "text encoder: token ids outside [0, " + std::to_string(c.vocab_size) +
+                ") (tokenizer and checkpoint disagree?)");
   at::Tensor pos = position_ids(ids);
   if (pos.numel() > 0)
-    require(pos.max().item<int64_t>() < c.max_positions,
-            "text encoder: " + std::to_string(L) + " tokens exceed the " + std::to_string(c.max_positions) + " positions");
+    require(pos.max().item<int64_t>() < c.max_positions, "text encoder: " + std::to_string(L) + " tokens exceed the " +
+                                                             std::to_string(c.max_positions) + " positions");
 
   // --- embeddings: (word + token_type[0]) + position, LayerNorm (the reference's addition order)
   at::Tensor x = at::embedding(embeddings.word_embeddings, ids) + embeddings.token_type_embeddings[0];

@@ -22,7 +22,7 @@ class WeightSource;  // experts/weight_source.h
 
 namespace omnibind::experts::bert {
 
-struct Linear {     // nn.Linear: weight [out, in], bias [out], in the compute dtype
+struct Linear {  // nn.Linear: weight [out, in], bias [out], in the compute dtype
   at::Tensor weight, bias;
 };
 struct LayerNorm {  // weight, bias [H], float32
@@ -40,18 +40,18 @@ struct BertEmbeddings {
 
 // encoder.layer.N.*
 struct BertLayer {
-  Linear query, key, value;             // attention.self.{query,key,value}
-  Linear attention_output_dense;        // attention.output.dense
-  LayerNorm attention_output_norm;      // attention.output.LayerNorm
-  Linear intermediate_dense;            // intermediate.dense [I, H]
-  Linear output_dense;                  // output.dense [H, I]
-  LayerNorm output_norm;                // output.LayerNorm
+  Linear query, key, value;         // attention.self.{query,key,value}
+  Linear attention_output_dense;    // attention.output.dense
+  LayerNorm attention_output_norm;  // attention.output.LayerNorm
+  Linear intermediate_dense;        // intermediate.dense [I, H]
+  Linear output_dense;              // output.dense [H, I]
+  LayerNorm output_norm;            // output.LayerNorm
 };
 
 // Intermediate results, for parity tests.
 struct BertStages {
-  at::Tensor embeddings;               // [B, L, H]
-  std::vector<at::Tensor> layer_out;   // each [B, L, H]
+  at::Tensor embeddings;              // [B, L, H]
+  std::vector<at::Tensor> layer_out;  // each [B, L, H]
 };
 
 struct BertModel {

@@ -46,8 +46,9 @@ ClapConfig clap_config_from_json_file(const std::string& path) {
   }
   require(j.is_object(), path + ": a CLAP config must be a JSON object");
   ClapConfig c = clap_released_config("fusion");
-  c.htsat = j.contains("htsat") && j["htsat"].is_object() ? htsat::htsat_config_from_json(j["htsat"].dump(), path + " (htsat)")
-                                                          : htsat::htsat_config_from_json(text, path);
+  c.htsat = j.contains("htsat") && j["htsat"].is_object()
+                ? htsat::htsat_config_from_json(j["htsat"].dump(), path + " (htsat)")
+                : htsat::htsat_config_from_json(text, path);
   c.size = c.htsat.fusion ? "fusion" : "base";
   const nlohmann::json* roberta = nullptr;
   for (const char* key : {"roberta_config", "roberta", "text"})

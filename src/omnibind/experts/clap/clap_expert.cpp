@@ -24,8 +24,9 @@ class ClapExpert : public Expert {
  public:
   ClapExpert(const ExpertOptions& o, preprocess::ClapDrawsTable draws) : draws_(std::move(draws)) {
     const at::ScalarType dtype = audio_text::parse_precision(o.precision, "clap");
-    require(!o.weights.empty(), "clap needs a checkpoint (--weights 630k-fusion-best.pt | "
-                                "music_speech_audioset_epoch_15_esc_89.98.pt)");
+    require(!o.weights.empty(),
+            "clap needs a checkpoint (--weights 630k-fusion-best.pt | "
+            "music_speech_audioset_epoch_15_esc_89.98.pt)");
     require(o.size.empty() || o.size == "fusion" || o.size == "base",
             "unknown CLAP size '" + o.size + "' (expected fusion = CLAP_G or base = CLAP_M)");
     if (!o.crop_draws.empty()) draws_ = preprocess::read_clap_draws_file(o.crop_draws);
@@ -35,11 +36,13 @@ class ClapExpert : public Expert {
     const bool file_fusion = found.family == audio_text::Family::ClapFusion;
     const std::string file_size = file_fusion ? "fusion" : "base";
     require(o.size.empty() || o.size == file_size,
-            o.weights + ": this CLAP checkpoint is a " + std::string(file_fusion ? "fusion (CLAP_G)" : "non-fusion (CLAP_M)") +
-                " model, not --size " + o.size);
-    ClapConfig config = o.config.empty() ? clap::clap_released_config(file_size) : clap::clap_config_from_json_file(o.config);
-    require(config.fusion() == file_fusion, o.weights + ": the checkpoint is a " + file_size + " model but " + o.config +
-                                                " describes a " + (config.fusion() ? "fusion" : "non-fusion") + " one");
+            o.weights + ": this CLAP checkpoint is a " +
+                std::string(file_fusion ? "fusion (CLAP_G)" : "non-fusion (CLAP_M)") + " model, not --size " + o.size);
+    ClapConfig config =
+        o.config.empty() ? clap::clap_released_config(file_size) : clap::clap_config_from_json_file(o.config);
+    require(config.fusion() == file_fusion, o.weights + ": the checkpoint is a " + file_size + " model but " +
+                                                o.config + " describes a " +
+                                                (config.fusion() ? "fusion" : "non-fusion") + " one");
     model_ = std::make_unique<ClapModel>(audio_text::with_config_hint(*weights_, o.config, [&] {
       return ClapModel::load(WeightSource(*weights_, at::kFloat, "CLAP", found.prefix), config, dtype);
     }));
@@ -76,7 +79,8 @@ class ClapExpert : public Expert {
       return packed;  // [4, T + 1, F]
     }
     if (m == Modality::Text) {
-      require(tokenizer_ != nullptr, "clap text needs the RoBERTa tokenizer files (--vocab vocab.json --vocab merges.txt)");
+      require(tokenizer_ != nullptr,
+              "clap text needs the RoBERTa tokenizer files (--vocab vocab.json --vocab merges.txt)");
       auto batch = audio_text::with_text_name(in, [&] {
         return tokenizer_->encode_batch({in.text}, c.text_max_length, preprocess::TextPadding::kMaxLength);
       });

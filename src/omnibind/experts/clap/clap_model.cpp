@@ -52,7 +52,8 @@ at::Tensor ClapModel::logmel(const at::Tensor& waveform) const {
   return preprocess::torchlibrosa_logmel(waveform.to(at::kFloat).contiguous(), front_end, config.audio.hop_size);
 }
 
-at::Tensor ClapModel::audio_embed(const at::Tensor& mel, const std::vector<bool>& longer, htsat::HtsatStages* stages) const {
+at::Tensor ClapModel::audio_embed(const at::Tensor& mel, const std::vector<bool>& longer,
+                                  htsat::HtsatStages* stages) const {
   at::Tensor e = audio_projection.forward(audio.forward(mel.to(at::kFloat), longer, stages));
   return htsat::l2_normalize(htsat::l2_normalize(e));
 }

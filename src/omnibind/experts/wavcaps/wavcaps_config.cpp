@@ -1,10 +1,9 @@
 #include "omnibind/experts/wavcaps/wavcaps_config.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"

@@ -13,15 +13,15 @@ namespace omnibind::experts::wavcaps {
 
 struct WavCapsConfig {
   std::string name = "HTSAT-BERT";
-  htsat::HtsatConfig htsat;      // htsat_preset("wavcaps"); htsat.proj_dim = embed_size (1024)
-  bert::BertConfig text;         // bert-base-uncased, no pooler
-  int sample_rate = 32000;       // inference.yaml audio_args.sr
-  int64_t clip_samples = 320000; // OmniBind's emb_audios: 10 s, zero-padded or the first 10 s
-  int64_t n_fft = 1024;          // audio_args.n_fft: shapes of the checkpoint's STFT matrices
-  int64_t hop_length = 320;      // audio_args.hop_length (n_mels = htsat.mel_bins; fmin/fmax only
-                                 // shaped the checkpoint's melW)
-  int64_t text_max_length = 30;  // TextEncoder: tokenizer(max_length=30, padding='longest')
-  int64_t text_batch = 8;        // OmniBind's emb_texts tokenises and encodes 8 texts at a time
+  htsat::HtsatConfig htsat;       // htsat_preset("wavcaps"); htsat.proj_dim = embed_size (1024)
+  bert::BertConfig text;          // bert-base-uncased, no pooler
+  int sample_rate = 32000;        // inference.yaml audio_args.sr
+  int64_t clip_samples = 320000;  // OmniBind's emb_audios: 10 s, zero-padded or the first 10 s
+  int64_t n_fft = 1024;           // audio_args.n_fft: shapes of the checkpoint's STFT matrices
+  int64_t hop_length = 320;       // audio_args.hop_length (n_mels = htsat.mel_bins; fmin/fmax only
+                                  // shaped the checkpoint's melW)
+  int64_t text_max_length = 30;   // TextEncoder: tokenizer(max_length=30, padding='longest')
+  int64_t text_batch = 8;         // OmniBind's emb_texts tokenises and encodes 8 texts at a time
 
   int64_t embed_size() const { return htsat.proj_dim; }
   int64_t frames() const { return clip_samples / hop_length + 1; }  // 1001

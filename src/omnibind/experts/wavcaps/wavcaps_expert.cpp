@@ -27,13 +27,16 @@ class WavCapsExpert : public Expert {
  public:
   explicit WavCapsExpert(const ExpertOptions& o) {
     const at::ScalarType dtype = audio_text::parse_precision(o.precision, "wavcaps");
-    require(!o.weights.empty(), "wavcaps needs a checkpoint (--weights HTSAT-BERT-PT.pt | HTSAT-BERT-FT-AudioCaps.pt | "
-                                "HTSAT-BERT-FT-Clotho.pt)");
-    require(o.crop_draws.empty(), "wavcaps has no random crops (it keeps the first 10 s of longer clips); "
-                                  "--crop-draws is for --expert clap");
+    require(!o.weights.empty(),
+            "wavcaps needs a checkpoint (--weights HTSAT-BERT-PT.pt | HTSAT-BERT-FT-AudioCaps.pt | "
+            "HTSAT-BERT-FT-Clotho.pt)");
+    require(o.crop_draws.empty(),
+            "wavcaps has no random crops (it keeps the first 10 s of longer clips); "
+            "--crop-draws is for --expert clap");
     size_ = wavcaps::wavcaps_size(o.size, o.weights);
     key_ = wavcaps::wavcaps_key(size_);
-    WavCapsConfig config = o.config.empty() ? wavcaps::wavcaps_released_config() : wavcaps::wavcaps_config_from_json_file(o.config);
+    WavCapsConfig config =
+        o.config.empty() ? wavcaps::wavcaps_released_config() : wavcaps::wavcaps_config_from_json_file(o.config);
     if (o.threads > 0) tensor_io::set_compute_threads(o.threads);
     weights_ = std::make_shared<tensor_io::StateDict>(open_weights(o.weights));
     const auto found = audio_text::require_family(*weights_, /*want_wavcaps=*/true);
@@ -59,7 +62,8 @@ class WavCapsExpert : public Expert {
       preprocess::WavcapsAudioConfig ac;
       ac.sample_rate = c.sample_rate;
       ac.clip_samples = c.clip_samples;
-      std::vector<float> wave = audio_text::with_input_name(in, [&] { return preprocess::wavcaps_waveform(audio, in.describe(), ac); });
+      std::vector<float> wave =
+          audio_text::with_input_name(in, [&] { return preprocess::wavcaps_waveform(audio, in.describe(), ac); });
       at::Tensor x = at::from_blob(wave.data(), {static_cast<int64_t>(wave.size())}, at::kFloat);
       c10::InferenceMode guard;
       return model_->logmel(x).contiguous();  // [T, F]
@@ -111,7 +115,9 @@ class WavCapsExpert : public Expert {
 
 }  // namespace
 
-std::unique_ptr<Expert> make_wavcaps_expert(const ExpertOptions& options) { return std::make_unique<WavCapsExpert>(options); }
+std::unique_ptr<Expert> make_wavcaps_expert(const ExpertOptions& options) {
+  return std::make_unique<WavCapsExpert>(options);
+}
 
 void register_wavcaps_expert() {
   register_expert("wavcaps",
