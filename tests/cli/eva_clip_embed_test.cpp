@@ -136,3 +136,13 @@ TEST(EvaClipEmbedCli, BadInputsAreOneLineExit2WithoutOutput) {
 }
 
 }  // namespace
+
+TEST(EvaClipEmbedCli, InspectRecognisesTheCheckpoint) {
+  OMNIBIND_REQUIRE_SHARED();
+  for (const char* file : {"weights.pt", "weights.safetensors"}) {
+    auto r = testkit::run_cli({"inspect", fx(file)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("EVA-CLIP checkpoint (expert eva_clip"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("blocks, patch 14"), std::string::npos) << r.out;
+  }
+}

@@ -246,3 +246,12 @@ TEST(OpenClipEmbedCli, BadInputsExit2WithOneLineAndNoFile) {
   g.push_back(fx("inputs/dog_image.jpg"));
   expect_rejected(g, out, "audio");
 }
+
+TEST(OpenClipEmbedCli, InspectRecognisesTheCheckpoint) {
+  OMNIBIND_REQUIRE_SHARED();
+  auto r = omnibind::testkit::run_cli({"inspect", fx("weights.pt")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(expert open_clip)"), std::string::npos) << r.out;
+  // An EVA-CLIP file is not taken for an open_clip one, and the other way round.
+  EXPECT_EQ(r.out.find("EVA-CLIP"), std::string::npos) << r.out;
+}

@@ -6,6 +6,8 @@
 
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/cli/verb.h"
+#include "omnibind/experts/eva_clip/eva_clip_checkpoint.h"
+#include "omnibind/experts/open_clip/open_clip_config.h"
 #include "omnibind/experts/siglip/siglip_expert.h"
 #include "omnibind/experts/audio_text/audio_text_checkpoint.h"
 #include "omnibind/tensor_io/checkpoint.h"
@@ -31,6 +33,8 @@ int run_inspect(const InspectOptions& o) {
   const bool is_omnibind = s.projector_heads > 0 || s.ib_heads > 0;
   j["kind"] = is_omnibind ? "omnibind projector/router checkpoint" : "other";
   if (const auto siglip = experts::describe_siglip_checkpoint(sd); !siglip.empty()) j["kind"] = siglip;
+  if (const auto eva = experts::eva_clip::describe_checkpoint(sd)) j["kind"] = *eva;
+  if (const auto oc = experts::open_clip::describe_checkpoint(sd)) j["kind"] = *oc + " (expert open_clip)";
   if (is_omnibind) {
     const int64_t k = s.ib_heads > 0 ? s.ib_heads : 7;
     j["preset"] = s.preset.empty() ? "custom" : s.preset;

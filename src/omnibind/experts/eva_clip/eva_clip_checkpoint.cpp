@@ -88,4 +88,27 @@ void require_complete(const EvaClipCheckpoint& ckpt, const EvaClipConfig& config
                    " text blocks): " + list);
 }
 
+std::optional<std::string> describe_checkpoint(const tensor_io::StateDict& sd) {
+  std::string p = sd.contains("module.visual.cls_token") ? "module." : "";
+  const std::string patch = p + "visual.patch_embed.proj.weight";
+  if (!sd.contains(patch) || !sd.contains(p + "visual.cls_token") || !sd.contains(p + "visual.blocks.0.attn.q_bias"))
+    return std::nullopt;
+  auto count = [&](const std::string& prefix) {
+    int64_t n = 0;
+    while (sd.contains(prefix + std::to_string(n) + ".norm1.weight") ||
+           sd.contains(prefix + std::to_string(n) + ".ln_1.weight"))
+      ++n;
+    return n;
+  };
+  const auto& pw = sd.at(patch).shape;  // [width, 3, P, P]
+  std::string line = "EVA-CLIP checkpoint (expert eva_clip, key EVA_E14p): vision width " + std::to_string(pw[0]) + ", " +
+                     std::to_string(count(p + "visual.blocks.")) + " blocks, patch " + std::to_string(pw.size() > 2 ? pw[2] : 0);
+  const std::string text = sd.contains(p + "text.token_embedding.weight") ? p + "text." : p;
+  if (sd.contains(text + "token_embedding.weight"))
+    line += "; text width " + std::to_string(sd.at(text + "token_embedding.weight").shape.back()) + ", " +
+            std::to_string(count(text + "transformer.resblocks.")) + " blocks";
+  if (sd.contains(p + "visual.head.weight")) line += "; embed " + std::to_string(sd.at(p + "visual.head.weight").shape[0]);
+  return line;
+}
+
 }  // namespace omnibind::experts::eva_clip

@@ -7,6 +7,7 @@
 // model does not use, is refused with the names.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,5 +36,11 @@ std::vector<std::string> expected_keys(const EvaClipConfig& config, const std::s
 // more" when any expected key is absent. (Shapes are checked as the model loads; unexpected
 // tensors by WeightSource::require_all_used afterwards.)
 void require_complete(const EvaClipCheckpoint& ckpt, const EvaClipConfig& config);
+
+// For `inspect`: when `sd` has EVA-CLIP's vision keys (visual.patch_embed.proj, visual.cls_token,
+// fused-qkv blocks with q_bias), one line with what the shapes say ("EVA-CLIP checkpoint (expert
+// eva_clip, key EVA_E14p): vision width 1792, 64 blocks, patch 14; text width 1280, 32 blocks;
+// embed 1024"); std::nullopt otherwise. A "module." prefix is allowed.
+std::optional<std::string> describe_checkpoint(const tensor_io::StateDict& sd);
 
 }  // namespace omnibind::experts::eva_clip
