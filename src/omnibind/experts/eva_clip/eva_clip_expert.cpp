@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/expert_messages.h"
 #include "omnibind/experts/eva_clip/eva_clip_checkpoint.h"
 #include "omnibind/experts/eva_clip/eva_clip_model.h"
 #include "omnibind/experts/weight_source.h"
@@ -15,24 +16,8 @@
 namespace omnibind::experts::eva_clip {
 namespace {
 
-std::string shape_of(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
 bool tensor_io_dtype_is(tensor_io::DType d, at::ScalarType t) {
   return (d == tensor_io::DType::F32 && t == at::kFloat) || (d == tensor_io::DType::BF16 && t == at::kBFloat16);
-}
-
-// Printable ASCII only: the message must stay one clean line even for invalid UTF-8.
-std::string describe_text(const std::string& t) {
-  std::string s;
-  for (size_t i = 0; i < t.size() && i < 40; ++i) {
-    unsigned char ch = static_cast<unsigned char>(t[i]);
-    s += (ch >= 0x20 && ch < 0x7f) ? static_cast<char>(ch) : '?';
-  }
-  return "'" + s + (t.size() > 40 ? "...'" : "'");
 }
 
 class EvaClipExpert : public Expert {

@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/expert_messages.h"
 #include "omnibind/experts/imagebind/imagebind_model.h"
 #include "omnibind/experts/weight_source.h"
 #include "omnibind/experts/weights_file.h"
@@ -20,12 +21,6 @@ namespace omnibind::experts {
 
 namespace {
 using imagebind::ImageBindModel;
-
-std::string shape_of(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
 
 class ImageBindExpert : public Expert {
  public:
@@ -79,18 +74,18 @@ class ImageBindExpert : public Expert {
       case Modality::Image:
         require(batch.dim() == 4 && batch.size(1) == 3 && batch.size(2) == c.image_size && batch.size(3) == c.image_size,
                 "imagebind image batch has shape " + shape_of(batch) + ", expected [B, 3, 224, 224]");
-        return unit(model_.vision_embed(batch.to(at::kFloat)));
+        return unit_rows(model_.vision_embed(batch.to(at::kFloat)));
       case Modality::Audio:
         require(batch.dim() == 5 && batch.size(2) == 1 && batch.size(3) == c.audio_mel_bins &&
                     batch.size(4) == c.audio_target_len,
                 "imagebind audio batch has shape " + shape_of(batch) + ", expected [B, clips, 1, 128, 204]");
-        return unit(model_.audio_embed(batch.to(at::kFloat)));
+        return unit_rows(model_.audio_embed(batch.to(at::kFloat)));
       case Modality::Text: {
         require(batch.dim() == 2 && batch.size(1) == c.context_length && batch.scalar_type() == at::kLong,
                 "imagebind text batch has shape " + shape_of(batch) + ", expected int64 [B, 77]");
         require(batch.numel() == 0 || (batch.min().item<int64_t>() >= 0 && batch.max().item<int64_t>() < c.vocab_size),
                 "imagebind text batch has token ids outside [0, 49408)");
-        return unit(model_.text_embed(batch));
+        return unit_rows(model_.text_embed(batch));
       }
       default: break;
     }
@@ -98,16 +93,6 @@ class ImageBindExpert : public Expert {
   }
 
  private:
-  static at::Tensor unit(const at::Tensor& x) { return x / x.norm(2, {-1}, true).clamp_min(1e-12); }
-  static std::string describe_text(const std::string& t) {
-    // Printable ASCII only: the message must stay one clean line even for invalid UTF-8.
-    std::string s;
-    for (size_t i = 0; i < t.size() && i < 40; ++i) {
-      unsigned char ch = static_cast<unsigned char>(t[i]);
-      s += (ch >= 0x20 && ch < 0x7f) ? static_cast<char>(ch) : '?';
-    }
-    return "'" + s + (t.size() > 40 ? "...'" : "'");
-  }
 
   std::string name_;
   std::shared_ptr<tensor_io::StateDict> weights_;  // owns the mmap the fp32 weights point into

@@ -8,6 +8,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/expert_messages.h"
 #include "omnibind/experts/open_clip/open_clip_model.h"
 #include "omnibind/experts/weight_source.h"
 #include "omnibind/experts/weights_file.h"
@@ -18,22 +19,6 @@
 namespace omnibind::experts::open_clip {
 
 namespace {
-
-std::string shape_of(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
-// Printable ASCII only: the message must stay one clean line even for invalid UTF-8.
-std::string describe_text(const std::string& t) {
-  std::string s;
-  for (size_t i = 0; i < t.size() && i < 40; ++i) {
-    unsigned char ch = static_cast<unsigned char>(t[i]);
-    s += (ch >= 0x20 && ch < 0x7f) ? static_cast<char>(ch) : '?';
-  }
-  return "'" + s + (t.size() > 40 ? "...'" : "'");
-}
 
 // The family name in key errors ("... not a <family> checkpoint").
 constexpr const char* kFamily = "open_clip (DFN5B-CLIP)";
@@ -90,7 +75,7 @@ class OpenClipExpert : public Expert {
       require(batch.dim() == 4 && batch.size(1) == 3 && batch.size(2) == c.image_size && batch.size(3) == c.image_size,
               "open_clip image batch has shape " + shape_of(batch) + ", expected [B, 3, " + std::to_string(c.image_size) +
                   ", " + std::to_string(c.image_size) + "]");
-      return unit(model_.encode_image(batch.to(at::kFloat)));
+      return unit_rows(model_.encode_image(batch.to(at::kFloat)));
     }
     if (m == Modality::Text) {
       require(batch.dim() == 2 && batch.size(1) == c.context_length && batch.scalar_type() == at::kLong,
@@ -98,14 +83,13 @@ class OpenClipExpert : public Expert {
                   std::to_string(c.context_length) + "]");
       require(batch.numel() == 0 || (batch.min().item<int64_t>() >= 0 && batch.max().item<int64_t>() < c.vocab_size),
               "open_clip text batch has token ids outside [0, " + std::to_string(c.vocab_size) + ")");
-      return unit(model_.encode_text(batch));
+      return unit_rows(model_.encode_text(batch));
     }
     throw InputError("open_clip does not embed " + std::string(modality_name(m)) + " (it covers image, text)");
   }
 
  private:
   // OmniBind: x / x.norm(dim=-1, keepdim=True), then F.normalize (eps 1e-12).
-  static at::Tensor unit(const at::Tensor& x) { return x / x.norm(2, {-1}, true).clamp_min(1e-12); }
 
   std::string name_;
   OpenClipConfig config_;

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/expert_messages.h"
 #include "omnibind/experts/siglip/siglip_model.h"
 #include "omnibind/experts/weight_source.h"
 #include "omnibind/experts/weights_file.h"
@@ -20,21 +21,6 @@ namespace omnibind::experts {
 namespace {
 using siglip::SiglipConfig;
 using siglip::SiglipModel;
-
-std::string shape_of(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
-std::string describe_text(const std::string& t) {  // printable ASCII: one clean line
-  std::string s;
-  for (size_t i = 0; i < t.size() && i < 40; ++i) {
-    unsigned char ch = static_cast<unsigned char>(t[i]);
-    s += (ch >= 0x20 && ch < 0x7f) ? static_cast<char>(ch) : '?';
-  }
-  return "'" + s + (t.size() > 40 ? "...'" : "'");
-}
 
 // No --size / --config: the released size whose patch embedding has this checkpoint's shape.
 SiglipConfig config_from_checkpoint(const tensor_io::StateDict& sd, const std::string& path) {
@@ -127,21 +113,20 @@ class SiglipExpert : public Expert {
         require(batch.dim() == 4 && batch.size(1) == 3 && batch.size(2) == c.image_size && batch.size(3) == c.image_size,
                 "siglip image batch has shape " + shape_of(batch) + ", expected [B, 3, " + std::to_string(c.image_size) +
                     ", " + std::to_string(c.image_size) + "]");
-        return unit(model_.image_embeds(batch.to(at::kFloat)));
+        return unit_rows(model_.image_embeds(batch.to(at::kFloat)));
       case Modality::Text:
         require(batch.dim() == 2 && batch.size(1) == c.context && batch.scalar_type() == at::kLong,
                 "siglip text batch has shape " + shape_of(batch) + ", expected int64 [B, " +
                     std::to_string(c.context) + "]");
         require(batch.numel() == 0 || (batch.min().item<int64_t>() >= 0 && batch.max().item<int64_t>() < c.vocab_size),
                 "siglip text batch has token ids outside [0, " + std::to_string(c.vocab_size) + ")");
-        return unit(model_.text_embeds(batch));
+        return unit_rows(model_.text_embeds(batch));
       default: break;
     }
     throw InputError("siglip does not embed " + std::string(modality_name(m)) + " (it covers image, text)");
   }
 
  private:
-  static at::Tensor unit(const at::Tensor& x) { return x / x.norm(2, {-1}, true).clamp_min(1e-12); }
 
   std::string name_;
   std::shared_ptr<tensor_io::StateDict> weights_;  // owns the mmap the fp32 weights point into
