@@ -14,6 +14,7 @@
 #include "testing/test_support.h"
 
 namespace {
+using omnibind::testkit::expect_exit2;
 
 namespace fs = std::filesystem;
 namespace testkit = omnibind::testkit;
@@ -60,15 +61,6 @@ void expect_rows(const Matrix& got, const Matrix& want, const std::vector<int64_
 std::vector<nlohmann::json> list(const std::string& inputs_json, const char* key) {
   auto j = nlohmann::json::parse(omnibind::read_file_bytes(inputs_json));
   return j[key].get<std::vector<nlohmann::json>>();
-}
-
-void expect_exit2(const std::vector<std::string>& args, const std::string& out, const std::string& needle) {
-  auto r = testkit::run_cli(args);
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(out)) << "output written despite the error";
 }
 
 std::vector<std::string> wavcaps_args(const std::string& modality, const std::string& out) {

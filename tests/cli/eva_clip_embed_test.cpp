@@ -14,6 +14,7 @@
 #include "testing/test_support.h"
 
 namespace {
+using omnibind::testkit::expect_exit2;
 
 namespace fs = std::filesystem;
 namespace testkit = omnibind::testkit;
@@ -40,15 +41,6 @@ void expect_rows_match(const at::Tensor& got, const at::Tensor& want) {
     EXPECT_GE(cos[i].item<double>(), 0.99999) << "row " << i;
     EXPECT_LE((g[i] - w[i]).abs().max().item<double>(), 1e-4) << "row " << i;
   }
-}
-
-void expect_exit2(const std::vector<std::string>& args, const std::string& out, const std::string& needle) {
-  auto r = testkit::run_cli(args);
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(out)) << "partial output left behind";
 }
 
 TEST(EvaClipEmbedCli, ImagesAndTextsGiveTheReferenceEmbeddingsInInputOrder) {

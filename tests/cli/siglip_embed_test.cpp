@@ -15,6 +15,8 @@
 #include "testing/test_support.h"
 
 namespace {
+using omnibind::testkit::expect_exit2;
+using omnibind::testkit::read_f32;
 
 namespace fs = std::filesystem;
 namespace testkit = omnibind::testkit;
@@ -24,23 +26,6 @@ std::string fixture(const std::string& folder, const std::string& rel) {
 }
 
 // test_cli links no torch: a minimal safetensors F32 reader (shape, values).
-std::pair<std::vector<int64_t>, std::vector<float>> read_f32(const std::string& path, const std::string& key) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string b = ss.str();
-  if (b.size() < 8) return {};
-  uint64_t n;
-  std::memcpy(&n, b.data(), 8);
-  auto h = nlohmann::json::parse(b.substr(8, n));
-  if (!h.contains(key) || h[key]["dtype"] != "F32") return {};
-  auto off = h[key]["data_offsets"];
-  const size_t begin = off[0].get<size_t>(), end = off[1].get<size_t>();
-  std::vector<float> v((end - begin) / 4);
-  std::memcpy(v.data(), b.data() + 8 + n + begin, end - begin);
-  return {h[key]["shape"].get<std::vector<int64_t>>(), v};
-}
-
 // Row i of got [N, d] against row j of want [M, d]: cosine and max abs.
 std::pair<double, double> compare_row(const std::vector<float>& got, size_t i, const std::vector<float>& want, size_t j,
                                       size_t d) {
@@ -53,15 +38,6 @@ std::pair<double, double> compare_row(const std::vector<float>& got, size_t i, c
     worst = std::max(worst, std::abs(a - b));
   }
   return {dot / std::sqrt(na * nb), worst};
-}
-
-void expect_exit2(const std::vector<std::string>& args, const std::string& out, const std::string& needle) {
-  auto r = testkit::run_cli(args);
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(out)) << "partial output left behind";
 }
 
 std::vector<std::string> base_args(const std::string& folder, const std::string& modality, const std::string& out) {

@@ -13,6 +13,8 @@
 #include "testing/test_support.h"
 
 namespace {
+using omnibind::testkit::expect_exit2;
+using omnibind::testkit::read_f32;
 
 namespace fs = std::filesystem;
 namespace testkit = omnibind::testkit;
@@ -25,35 +27,9 @@ std::vector<std::string> g_mini_args(const std::string& out) {
 }
 
 // test_cli links only common: a minimal safetensors F32 reader (shape, values) for checking output.
-std::pair<std::vector<int64_t>, std::vector<float>> read_f32(const std::string& path, const std::string& key) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string b = ss.str();
-  if (b.size() < 8) return {};
-  uint64_t n;
-  std::memcpy(&n, b.data(), 8);
-  auto h = nlohmann::json::parse(b.substr(8, n));
-  if (!h.contains(key) || h[key]["dtype"] != "F32") return {};
-  auto off = h[key]["data_offsets"];
-  const size_t begin = off[0].get<size_t>(), end = off[1].get<size_t>();
-  std::vector<float> v((end - begin) / 4);
-  std::memcpy(v.data(), b.data() + 8 + n + begin, end - begin);
-  return {h[key]["shape"].get<std::vector<int64_t>>(), v};
-}
-
 void write(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);
   f << bytes;
-}
-
-void expect_exit2(std::vector<std::string> args, const std::string& out, const std::string& needle) {
-  auto r = testkit::run_cli(args);
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(out)) << "partial output left behind";
 }
 
 TEST(Uni3dEmbedCli, EmbedsFixtureCloudsLikeTheReference) {

@@ -2,12 +2,15 @@
 
 #include "omnibind/common/error.h"
 
+#include <nlohmann/json.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -127,5 +130,31 @@ bool ServeChild::stop(int signal) {
 }
 
 ServeChild::~ServeChild() { stop(); }
+
+void expect_exit2(const std::vector<std::string>& args, const std::string& out, const std::string& needle) {
+  auto r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out)) << "partial output left behind";
+}
+
+std::pair<std::vector<int64_t>, std::vector<float>> read_f32(const std::string& path, const std::string& key) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string b = ss.str();
+  if (b.size() < 8) return {};
+  uint64_t n;
+  std::memcpy(&n, b.data(), 8);
+  auto h = nlohmann::json::parse(b.substr(8, n));
+  if (!h.contains(key) || h[key]["dtype"] != "F32") return {};
+  auto off = h[key]["data_offsets"];
+  const size_t begin = off[0].get<size_t>(), end = off[1].get<size_t>();
+  std::vector<float> v((end - begin) / 4);
+  std::memcpy(v.data(), b.data() + 8 + n + begin, end - begin);
+  return {h[key]["shape"].get<std::vector<int64_t>>(), v};
+}
 
 }  // namespace omnibind::testkit

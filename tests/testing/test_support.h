@@ -2,8 +2,10 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace omnibind::testkit {
@@ -27,6 +29,13 @@ std::string input_error_of(const std::function<void()>& f);
 
 // Runs build/omnibind with the given arguments (no shell), capturing stdout and stderr.
 CliResult run_cli(const std::vector<std::string>& args);
+
+// Runs the CLI and expects what every bad input must give: exit 2, exactly one line on stderr
+// containing `needle`, and no file at `out`.
+void expect_exit2(const std::vector<std::string>& args, const std::string& out, const std::string& needle);
+
+// Tensor `key` of a safetensors file as (shape, float32 values); empty when absent or not F32.
+std::pair<std::vector<int64_t>, std::vector<float>> read_f32(const std::string& path, const std::string& key);
 
 // `omnibind serve ARGS... --port 0` as a child process; the port is read from its first stdout line
 // ("...127.0.0.1:PORT"), so port is 0 when the server did not start. The destructor stops it.
