@@ -285,7 +285,9 @@ ConvertOptions plan_release_convert(const ReleaseRequest& r) {
   for (auto& n : needed) {
     const ReleaseFile& f = *table.file(n);
     const std::vector<std::string> users = table.users(n);
-    const std::string who = n == "heads" ? "the " + table.preset + " heads and routers" : "needed by " + join(users);
+    const std::string who = n == "heads"                             ? "the " + table.preset + " heads and routers"
+                            : users == std::vector<std::string>{n} ? "weights"
+                                                                   : "needed by " + join(users);
     if (auto it = r.files.find(n); it != r.files.end()) {
       if (is_file(it->second)) at[n] = it->second;
       else missing.push_back(it->second + " (--file " + n + ", " + who + "): not found");
@@ -293,7 +295,8 @@ ConvertOptions plan_release_convert(const ReleaseRequest& r) {
     }
     at[n] = find_release_file(r.from, f);
     if (at[n].empty())
-      missing.push_back((f.paths.empty() ? release_search_paths(f).front() : f.paths.front()) + " (" + n + ", " + who +
+      missing.push_back((f.paths.empty() ? release_search_paths(f).front() : f.paths.front()) + " (" + n +
+                        (who == "weights" ? " weights" : ", " + who) +
                         "; from " + f.source + "; or --file " + n + "=PATH)");
   }
   for (auto& [name, path] : r.files)
