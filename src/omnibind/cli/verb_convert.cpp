@@ -75,6 +75,14 @@ int run_convert(ConvertArgs& a) {
   std::printf("wrote %s: %s heads (%s), %zu experts, %zu files recorded\n", a.out.c_str(),
               m.preset.empty() ? (m.binding ? m.binding->name.c_str() : "custom") : m.preset.c_str(),
               m.heads_layout.c_str(), m.experts.size(), m.files.size());
+  if (!a.from.empty()) {  // what was found where (inspect shows the same, with sizes and sha256)
+    for (auto& e : m.experts) {
+      std::string mods;
+      for (auto& x : e.modalities) mods += (mods.empty() ? " [" : ",") + x;
+      if (!mods.empty()) mods += "]";
+      std::printf("  %-16s %-9s %-9s %s%s\n", e.name.c_str(), e.family.c_str(), e.size.c_str(), e.weights.c_str(), mods.c_str());
+    }
+  }
   return 0;
 }
 
