@@ -232,6 +232,19 @@ TEST(ConvertRelease, LoadingChecksRecordedSizesAndInspectVerifies) {
   for (const char* needle : {"binding:   large-mini", "UNI3D_L", "eva_clip", "size ok", "estimate from tensor sizes", "point"})
     EXPECT_NE(r.out.find(needle), std::string::npos) << needle << "\n" << r.out;
 
+  // A bundle from before the records ("files" absent) loads and inspects as before.
+  {
+    const std::string old_bundle = (w.dir / "old.bundle").string();
+    fs::copy(out, old_bundle, fs::copy_options::recursive);
+    json om = manifest(old_bundle);
+    om.erase("files");
+    std::ofstream(old_bundle + "/bundle.json") << om.dump(2);
+    EXPECT_EQ(testkit::input_error_of([&] { pipeline::ModelBundle::load(old_bundle); }), "");
+    r = run_cli({"inspect", old_bundle, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (auto& f : json::parse(r.out)["files"]) EXPECT_EQ(f["status"], "present (not recorded)") << f.dump();
+  }
+
   // A referenced file replaced by one of another size: loading refuses it in one line.
   w.place("models--bert-base-uncased/snapshots/0a1b/vocab.txt", ReleaseWorld::fx("wavcaps_mini/bert-base-uncased-vocab.txt"));
   const std::string err = testkit::input_error_of([&] { pipeline::ModelBundle::load(out); });
