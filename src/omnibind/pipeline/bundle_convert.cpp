@@ -9,6 +9,7 @@
 #include "omnibind/binding/folded_linear.h"
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/common/error.h"
+#include "omnibind/pipeline/file_digest.h"
 #include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/tensor_io/checkpoint.h"
 #include "omnibind/tensor_io/safetensors.h"
@@ -86,32 +87,75 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
   m.heads = "heads.safetensors";
   m.heads_layout = o.layout;
   m.precision = o.precision;
-  std::vector<BundleFile> files;
+  const std::string files_mode = o.reference_experts ? "reference" : o.expert_files;
+  require(files_mode == "auto" || files_mode == "reference" || files_mode == "link" || files_mode == "copy",
+          "expert files mode must be auto, reference, link or copy, got '" + files_mode + "'");
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  require(fs::is_directory(parent, ec), parent.string() + ": directory not found");
+
+  // The heads file is written beside the bundle first, so its size and sha256 can be recorded; the
+  // bundle then hard-links it (same directory, same file system).
+  const fs::path heads_tmp = parent / (out.filename().string() + ".heads-" + std::to_string(::getpid()) + ".safetensors");
+  struct RemoveOnExit {
+    fs::path p;
+    ~RemoveOnExit() {
+      std::error_code e;
+      fs::remove(p, e);
+    }
+  } remove_heads_tmp{heads_tmp};
   std::map<std::string, std::string> meta = {{"binding_config", binding::binding_config_to_json(model.config())},
                                              {"heads_layout", o.layout},
                                              {"converted_from", fs::path(o.heads).filename().string()}};
   if (o.layout == "folded") {
     meta["bn_eps"] = std::to_string(binding::kBatchNormEps);
-    files.push_back({m.heads, "", [&model, meta](const std::string& p) { tensor_io::write_tensors(p, model.folded_tensors(), meta); }});
+    tensor_io::write_tensors(heads_tmp.string(), model.folded_tensors(), meta);
   } else {
-    files.push_back({m.heads, "", [&sd, meta](const std::string& p) {
-                       std::vector<std::pair<std::string, tensor_io::RawTensor>> ts;
-                       for (auto& n : sd.names()) ts.emplace_back(n, sd.at(n));
-                       tensor_io::write_safetensors(p, ts, meta);
-                     }});
+    std::vector<std::pair<std::string, tensor_io::RawTensor>> ts;
+    for (auto& n : sd.names()) ts.emplace_back(n, sd.at(n));
+    tensor_io::write_safetensors(heads_tmp.string(), ts, meta);
   }
+  std::vector<BundleFile> files;
+  files.push_back({m.heads, heads_tmp.string(), nullptr});
+  std::map<std::string, std::string> source_of = {{m.heads, heads_tmp.string()}};  // manifest path -> file to record
 
-  // Experts: files copied under experts/<NAME>/ (or referenced where they are).
+  // Experts: files placed under experts/<NAME>/ (or referenced where they are). A file several
+  // entries use (EVA02-E for EVA_E14p and the Uni3D spaces' image/text) is placed once, so the
+  // entries keep naming the same path and ModelBundle shares one instance.
+  std::map<std::string, std::string> placed;  // absolute source -> manifest path
   for (auto& e : o.experts) {
     BundleExpert b{e.name, e.family, "", "", e.size, "", e.modalities};
     require(config.find(e.name) != nullptr, "--expert " + e.name + ": the binding has no expert of that name");
     auto place = [&](const std::string& file, const std::string& flag) -> std::string {
       if (file.empty()) return "";
       require(fs::exists(file, ec), "--expert " + e.name + ": " + flag + " " + file + " not found");
-      if (o.reference_experts || fs::is_directory(file, ec)) return fs::absolute(file).lexically_normal().string();
-      const std::string rel = "experts/" + e.name + "/" + fs::path(file).filename().string();
-      if (std::none_of(files.begin(), files.end(), [&](const BundleFile& f) { return f.relative == rel; }))
-        files.push_back({rel, file, nullptr});
+      const std::string abs = fs::absolute(file).lexically_normal().string();
+      if (auto it = placed.find(abs); it != placed.end()) return it->second;
+      std::string rel;
+      if (files_mode == "reference" || fs::is_directory(file, ec)) {
+        rel = abs;
+      } else {
+        // Links and copies take the file a symlink points to (a Hugging Face cache snapshot entry is a
+        // relative symlink into blobs/, which would dangle inside the bundle).
+        const std::string real = fs::canonical(file).string();
+        rel = "experts/" + e.name + "/" + fs::path(file).filename().string();
+        for (int k = 2; source_of.count(rel); ++k)
+          rel = "experts/" + e.name + "/" + std::to_string(k) + "-" + fs::path(file).filename().string();
+        if (files_mode == "auto") {
+          files.push_back({rel, real, nullptr});
+        } else if (files_mode == "copy") {
+          files.push_back({rel, "", [real](const std::string& p) { fs::copy_file(real, p, fs::copy_options::overwrite_existing); }});
+        } else {
+          files.push_back({rel, "", [real, file](const std::string& p) {
+                             std::error_code lec;
+                             fs::create_hard_link(real, p, lec);
+                             require(!lec, "--link: cannot hard-link " + file + " into " + fs::path(p).parent_path().string() +
+                                               " (" + lec.message() + "; a different file system?): drop --link to "
+                                               "reference it, or pass --copy");
+                           }});
+        }
+      }
+      placed[abs] = rel;
+      if (!fs::is_directory(file, ec)) source_of[rel] = file;
       return rel;
     };
     b.weights = place(e.weights, "weights");
@@ -120,13 +164,26 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
     for (auto& v : e.vocab) b.vocab.push_back(place(v, "vocab"));
     m.experts.push_back(std::move(b));
   }
+
+  // Sizes and sha256 of every file the manifest names.
+  for (auto& [path, source] : source_of) {
+    BundleFileRecord rec;
+    rec.path = path;
+    rec.bytes = fs::file_size(source);
+    if (o.record_sha256) {
+      std::function<void(uint64_t, uint64_t)> cb;
+      if (o.progress && rec.bytes >= (256ull << 20)) cb = [&, name = path](uint64_t d, uint64_t t) { o.progress(name, d, t); };
+      rec.sha256 = sha256_file(source, cb);
+    }
+    m.files.push_back(std::move(rec));
+  }
+
   if (!o.check) {
     write_bundle(out, m, files, o.overwrite);
     return m;
   }
   // Written beside `out` first and loaded (experts included): a bundle that does not load never
   // replaces anything.
-  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
   const fs::path staging = parent / (out.filename().string() + ".check-" + std::to_string(::getpid()));
   fs::remove_all(staging, ec);
   write_bundle(staging, m, files);

@@ -4,7 +4,9 @@
 // the official state dict in safetensors, plus each expert's files copied (hard-linked when possible)
 // or referenced by absolute path.
 #pragma once
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,13 @@ struct ConvertOptions {
   std::string layout = "folded";  // "folded" | "official"
   std::string precision = "fp32"; // the manifest's default precision
   bool reference_experts = false; // keep expert files where they are (absolute paths) instead of copying
+  // How expert files get into the bundle: "auto" (hard link, else copy), "reference" (absolute path,
+  // nothing copied; what reference_experts = true means), "link" (hard link; InputError when the
+  // file system cannot), "copy" (always a copy).
+  std::string expert_files = "auto";
+  bool record_sha256 = true;      // bundle.json "files": sizes always, sha256 unless false
+  // Called while hashing big files (name, bytes done, bytes total); e.g. a progress line on a tty.
+  std::function<void(const std::string&, uint64_t, uint64_t)> progress;
   bool overwrite = false;
   bool check = true;              // load the written bundle (experts included) and remove it if that fails
 };

@@ -105,7 +105,41 @@ BundleManifest parse_bundle_manifest(const std::string& json_text, const std::st
     if (x.modalities.empty()) unrestricted.insert(x.name);
     m.experts.push_back(std::move(x));
   }
+  if (j.contains("files")) {
+    if (!j["files"].is_array()) throw field_error("files", "must be a list of {\"path\", \"bytes\", \"sha256\"}");
+    for (size_t i = 0; i < j["files"].size(); ++i) {
+      const json& r = j["files"][i];
+      const std::string f = "files[" + std::to_string(i) + "]";
+      if (!r.is_object()) throw field_error(f, "must be an object");
+      BundleFileRecord rec;
+      get_string(r, "path", f + ".path", rec.path);
+      if (rec.path.empty()) throw field_error(f + ".path", "must name a file");
+      if (!r.contains("bytes") || !r["bytes"].is_number_unsigned())
+        throw field_error(f + ".bytes", "must be the file's size in bytes");
+      rec.bytes = r["bytes"].get<uint64_t>();
+      get_string(r, "sha256", f + ".sha256", rec.sha256);
+      if (!rec.sha256.empty() && (rec.sha256.size() != 64 || rec.sha256.find_first_not_of("0123456789abcdef") != std::string::npos))
+        throw field_error(f + ".sha256", "must be 64 lower-case hex digits");
+      m.files.push_back(std::move(rec));
+    }
+  }
   return m;
+}
+
+std::filesystem::path bundle_file_path(const std::filesystem::path& dir, const std::string& path) {
+  return std::filesystem::path(path).is_absolute() ? std::filesystem::path(path) : dir / path;
+}
+
+void check_recorded_sizes(const std::filesystem::path& dir, const BundleManifest& m, const std::string& source) {
+  for (auto& r : m.files) {
+    const auto p = bundle_file_path(dir, r.path);
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(p, ec);
+    require(!ec, p.string() + ": missing, but " + source + " records it (" + std::to_string(r.bytes) + " bytes)");
+    require(size == r.bytes, p.string() + ": " + std::to_string(size) + " bytes, but " + source + " recorded " +
+                                 std::to_string(r.bytes) + " when the bundle was made (replaced or truncated? "
+                                 "`omnibind inspect --verify` re-hashes; re-run convert)");
+  }
 }
 
 std::string bundle_manifest_to_json(const BundleManifest& m) {
@@ -129,6 +163,16 @@ std::string bundle_manifest_to_json(const BundleManifest& m) {
     if (!e.vocab.empty()) x["vocab"] = e.vocab;
     if (!e.modalities.empty()) x["modalities"] = e.modalities;
     j["experts"].push_back(x);
+  }
+  if (!m.files.empty()) {
+    j["files"] = json::array();
+    for (auto& r : m.files) {
+      json x;
+      x["path"] = r.path;
+      x["bytes"] = r.bytes;
+      if (!r.sha256.empty()) x["sha256"] = r.sha256;
+      j["files"].push_back(x);
+    }
   }
   return j.dump(2) + "\n";
 }

@@ -80,6 +80,7 @@ ModelBundle ModelBundle::load(const fs::path& dir_in, const BundleLoadOptions& o
   ModelBundle b;
   b.dir_ = dir_in;
   b.manifest_ = parse_bundle_manifest(read_file_bytes(src), src);
+  check_recorded_sizes(dir_in, b.manifest_, src);  // bundle.json "files": sizes as recorded (cheap)
   const BundleManifest& mf = b.manifest_;
   const std::string precision = options.precision.empty() ? mf.precision : options.precision;
   const binding::Precision prec = binding::parse_precision(precision);
