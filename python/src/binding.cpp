@@ -176,6 +176,9 @@ py::dict train(const std::string& pools, const py::object& config, const std::st
   int64_t tuple_count = 0, tensors = 0;
   {
     py::gil_scoped_release unlocked;
+    // `threads` covers the whole call, mining included (train_binding sets the same count for training): the
+    // mined tuples depend on the thread count of the similarity GEMMs.
+    tensor_io::set_compute_threads(threads);
     auto pool = training::EmbeddingPool::open(pools);
     training::check_pool_against_config(pool, cfg);
     training::TupleSet tuples;

@@ -58,10 +58,10 @@ def read_safetensors(path):
     header = json.loads(data[8:8 + n])
     meta = header.pop("__metadata__", {})
     out = {}
+    dtypes = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "I32": "<i4"}
     for key, v in header.items():
-        assert v["dtype"] == "F32", v
         s, e = v["data_offsets"]
-        out[key] = np.frombuffer(data[8 + n + s:8 + n + e], dtype="<f4").reshape(v["shape"])
+        out[key] = np.frombuffer(data[8 + n + s:8 + n + e], dtype=dtypes[v["dtype"]]).reshape(v["shape"])
     return out, meta
 
 
@@ -292,6 +292,48 @@ class OmniBindTest(unittest.TestCase):
         np.testing.assert_array_equal(b.fuse(doubled, batch_size=8)["image"], want)
         r = b.fuse(experts, routing_weights=True)
         self.assertEqual(r["image/routing_weights"].shape[0], len(files))
+
+    # --- train / evaluate ----------------------------------------------------------------------------------
+
+    def test_train_equals_cli(self):
+        pools = os.path.join(self.demo, "pools", "train")
+        cfg_file = self.path("binding.json")
+        with open(os.path.join(self.bundle, "bundle.json")) as f, open(cfg_file, "w") as g:
+            json.dump(json.load(f)["binding"], g)
+        # The mined tuples depend on the thread count of the mining GEMMs: mine with the same count as the module.
+        pairs = self.path("pairs.safetensors")
+        cli("pairs", "--pools", pools, "--out", pairs, "--threads", THREADS, "--seed", "3", "--quiet")
+        opts = ["--seed", "3", "--threads", THREADS, "--epochs-proj", "1", "--epochs-router", "1", "--batch", "64"]
+        want_file = self.path("cli_heads.safetensors")
+        cli("train", "--pools", pools, "--config", cfg_file, "--out", want_file, "--pairs", pairs, "--quiet", *opts)
+        want = read_safetensors(want_file)[0]
+        for given_pairs in (pairs, None):  # the CLI's tuples, then mined in the call
+            got_file = self.path("py_heads.safetensors")
+            stages = []
+            r = omnibind.train(pools, cfg_file, got_file, pairs=given_pairs, seed=3, threads=int(THREADS), epochs_proj=1,
+                               epochs_router=1, batch_size=64,
+                               progress=lambda stage, fraction, loss: stages.append(fraction))
+            self.assertEqual(r["out"], got_file)
+            self.assertGreater(r["tuples"], 0)
+            self.assertTrue(stages)
+            got = read_safetensors(got_file)[0]
+            self.assertEqual(sorted(want), sorted(got))
+            for k in want:
+                np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+        self.assertInputError(lambda: omnibind.train(pools, cfg_file, self.path("x.bin")), ".safetensors")
+        self.assertInputError(lambda: omnibind.train(self.path("no_pools"), cfg_file, self.path("x.safetensors")))
+
+    def test_evaluate_equals_cli(self):
+        pools = os.path.join(self.demo, "pools", "eval")
+        heads = os.path.join(self.bundle, "heads.safetensors")
+        out = self.path("table.json")
+        cli("eval", "--pools", pools, "--head", heads, "--json", out)
+        with open(out) as f:
+            want = json.load(f)
+        got = omnibind.evaluate(pools, heads)
+        self.assertEqual(got, want)
+        self.assertTrue(got["rows"])
+        self.assertInputError(lambda: omnibind.evaluate(self.path("no_pools"), heads))
 
     # --- index ---------------------------------------------------------------------------------------------
 
