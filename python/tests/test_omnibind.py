@@ -293,6 +293,40 @@ class OmniBindTest(unittest.TestCase):
         r = b.fuse(experts, routing_weights=True)
         self.assertEqual(r["image/routing_weights"].shape[0], len(files))
 
+    def test_fuse_reads_c_contiguous_arrays_in_place(self):
+        # numpy reports its allocations to tracemalloc (the engine's tensors are not): a copy of the input would
+        # show as a peak of its size. The Fortran-ordered input shows that the probe sees copies.
+        import tracemalloc
+        b = omnibind.Binding(os.path.join(self.bundle, "heads.safetensors"))
+        rng = np.random.default_rng(5)
+        rows = 4096
+        inputs = {"image/" + e: rng.standard_normal((rows, w), dtype=np.float32)
+                  for e, w in zip(b.experts("image"), self.expert_widths("image"))}
+        size = min(a.nbytes for a in inputs.values())
+        fortran = {k: np.asfortranarray(v) for k, v in inputs.items()}
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            b.fuse(inputs)
+            in_place = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            b.fuse(fortran)
+            copied = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        self.assertLess(in_place, size // 4)
+        self.assertGreaterEqual(copied, size)
+
+    def expert_widths(self, modality):
+        emb, info = self.model.embed_files(self.files[modality][:1], return_experts=True)
+        return [info["experts"][e].shape[1] for e in self.model.experts(modality)]
+
+    def test_progress_callback(self):
+        calls = []
+        self.model.embed_files(self.files["point"], batch_size=4, progress=lambda done, total: calls.append((done, total)))
+        n = len(self.files["point"])
+        self.assertEqual(calls, [(min(n, i + 4), n) for i in range(0, n, 4)])
+
     # --- train / evaluate ----------------------------------------------------------------------------------
 
     def test_train_equals_cli(self):
