@@ -327,6 +327,13 @@ class OmniBindTest(unittest.TestCase):
         n = len(self.files["point"])
         self.assertEqual(calls, [(min(n, i + 4), n) for i in range(0, n, 4)])
 
+    def test_quickstart_example_runs(self):
+        script = os.path.join(HERE, "..", "..", "examples", "quickstart.py")
+        r = subprocess.run([sys.executable, script, self.demo], capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONPATH=os.path.dirname(omnibind.__file__)))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("audio -> point top-1 of the right class", r.stdout)
+
     # --- train / evaluate ----------------------------------------------------------------------------------
 
     def test_train_equals_cli(self):
