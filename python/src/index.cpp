@@ -35,6 +35,14 @@ std::vector<std::string> per_row(const py::object& obj, size_t n, const std::str
   return v;
 }
 
+// Item ids out of an int, a list of ints or an integer array.
+std::vector<int64_t> id_list(const py::object& obj, const std::string& what) {
+  py::array a = as_array(obj);
+  require(a.dtype().kind() == 'i' || a.dtype().kind() == 'u', what + " must be integer ids, got " + dtype_name(a));
+  py::array_t<int64_t, py::array::c_style | py::array::forcecast> v(a.attr("ravel")());
+  return std::vector<int64_t>(v.data(), v.data() + v.size());
+}
+
 py::dict item_dict(const retrieval::ItemRecord& r) {
   py::dict d;
   d["id"] = r.id;
@@ -123,8 +131,7 @@ class Index {
         f.where.emplace_back(key.cast<std::string>(), v);
       }
     }
-    if (!exclude.is_none())
-      for (auto h : exclude) f.exclude.push_back(h.cast<int64_t>());
+    if (!exclude.is_none()) f.exclude = id_list(exclude, "Index.search: exclude");
     const int64_t nq = q.size(0);
     std::vector<std::vector<retrieval::Hit>> hits(nq);
     {
@@ -153,8 +160,7 @@ class Index {
   }
 
   size_t remove(const py::object& ids) {
-    std::vector<int64_t> v;
-    for (auto h : ids) v.push_back(h.cast<int64_t>());
+    std::vector<int64_t> v = id_list(ids, "Index.remove: ids");
     py::gil_scoped_release unlocked;
     return index_->remove(v);
   }

@@ -163,6 +163,11 @@ class Model {
                          bool return_experts, const py::object& progress) const {
     auto files = string_list(paths, "paths", true);
     require(!files.empty(), "embed_files: the list of paths is empty");
+    for (const auto& f : files) {
+      std::error_code ec;
+      require(!fs::is_directory(f, ec), f + ": is a directory; pass the files in it (e.g. sorted(glob.glob(...)))");
+      require(fs::is_regular_file(f, ec), f + ": no such file");
+    }
     std::optional<Modality> m;
     if (modality) {
       m = experts::parse_modality(*modality);
@@ -178,11 +183,7 @@ class Model {
       }
     }
     std::vector<MediaInput> items;
-    for (const auto& f : files) {
-      std::error_code ec;
-      require(fs::is_regular_file(f, ec), f + ": no such file");
-      items.push_back(experts::media_input_from_file(*m, f));
-    }
+    for (const auto& f : files) items.push_back(experts::media_input_from_file(*m, f));
     return run(*m, items, files, batch, return_experts, progress);
   }
 

@@ -423,6 +423,12 @@ class OmniBindTest(unittest.TestCase):
             omnibind.Index(self.path("absent"))
         with self.assertRaises(omnibind.InputError):
             idx.search(np.ones(3, np.float32))
+        with self.assertRaises(omnibind.InputError):
+            idx.search(np.ones(4, np.float32), exclude=["a"])
+        with self.assertRaises(omnibind.InputError):
+            idx.remove([0.5])
+        with self.assertRaises(omnibind.InputError):
+            idx.search(np.ones(4, np.float32), k=0)
 
     # --- errors --------------------------------------------------------------------------------------------
 
@@ -448,7 +454,11 @@ class OmniBindTest(unittest.TestCase):
         self.assertInputError(lambda: m.embed(image=img, text="x"), "exactly one")
         self.assertInputError(lambda: m.embed_texts(["ok", 3]), "texts[1]")
         self.assertInputError(lambda: m.embed_files([self.path("missing.png")]), "no such file")
-        self.assertInputError(lambda: m.embed_files(["a.xyz1"]), "modality")
+        self.assertInputError(lambda: m.embed_files([self.dir]), "directory")
+        self.assertInputError(lambda: omnibind.Model(self.bundle, precision="fp8"))
+        unknown = self.path("a.xyz1")
+        open(unknown, "w").close()
+        self.assertInputError(lambda: m.embed_files([unknown]), "modality")
         self.assertInputError(lambda: m.embed_files(self.files["image"][:1] + self.files["audio"][:1]), "mix")
         self.assertInputError(lambda: m.embed_files(self.files["image"][:1], "smell"))
         self.assertInputError(lambda: m.embed_files(self.files["image"][:1], "audio"), self.files["image"][0])
