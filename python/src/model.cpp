@@ -131,6 +131,47 @@ std::vector<py::object> split_items(const py::handle& obj, Modality m) {
   return out;
 }
 
+// progress=None: nothing; a callable: progress(done, total) after each batch; True: a tqdm bar when tqdm is
+// installed, else a "\rembed done/total" line on stderr as `omnibind embed --progress` prints.
+class Progress {
+ public:
+  Progress(const py::object& spec, size_t total) : total_(total) {
+    if (spec.is_none() || (py::isinstance<py::bool_>(spec) && !spec.cast<bool>())) return;
+    if (py::isinstance<py::bool_>(spec)) {
+      try {
+        bar_ = py::module_::import("tqdm").attr("tqdm")(py::arg("total") = total, py::arg("unit") = "item",
+                                                        py::arg("desc") = "embed");
+      } catch (py::error_already_set&) {
+        text_ = true;
+      }
+      return;
+    }
+    require(PyCallable_Check(spec.ptr()), "progress must be None, True or a callable progress(done, total)");
+    fn_ = spec;
+  }
+  ~Progress() {
+    if (bar_) {
+      try {
+        bar_.attr("close")();
+      } catch (py::error_already_set&) {
+      }
+    }
+  }
+  void update(size_t done, size_t step) {
+    if (fn_) fn_(done, total_);
+    if (bar_) bar_.attr("update")(step);
+    if (text_) {
+      py::print(py::str("\rembed {}/{}").format(done, total_), py::arg("end") = done == total_ ? "\n" : "",
+                py::arg("file") = py::module_::import("sys").attr("stderr"), py::arg("flush") = true);
+    }
+  }
+
+ private:
+  size_t total_;
+  py::object fn_, bar_;
+  bool text_ = false;
+};
+
 class Model {
  public:
   Model(const std::string& path, const std::optional<std::string>& precision, int threads) : path_(path) {
@@ -231,6 +272,7 @@ class Model {
     std::vector<at::Tensor> rows, weights;
     std::map<std::string, std::vector<at::Tensor>> expert_rows;
     const size_t step = static_cast<size_t>(batch);
+    Progress bar(progress, items.size());
     for (size_t begin = 0; begin < items.size(); begin += step) {
       const size_t end = std::min(items.size(), begin + step);
       {
@@ -258,7 +300,7 @@ class Model {
           for (auto& [n, t] : x) expert_rows[n].push_back(t.to(at::kFloat).contiguous());
         }
       }
-      if (!progress.is_none()) progress(end, items.size());
+      bar.update(end, end - begin);
     }
     py::array_t<float> emb = to_numpy(at::cat(rows, 0));
     if (!return_experts) return emb;

@@ -326,6 +326,10 @@ class OmniBindTest(unittest.TestCase):
         self.model.embed_files(self.files["point"], batch_size=4, progress=lambda done, total: calls.append((done, total)))
         n = len(self.files["point"])
         self.assertEqual(calls, [(min(n, i + 4), n) for i in range(0, n, 4)])
+        # progress=True: a tqdm bar (or a stderr line without tqdm); same numbers either way.
+        np.testing.assert_array_equal(self.model.embed_files(self.files["point"], batch_size=4, progress=True),
+                                      self.model.embed_files(self.files["point"], batch_size=4))
+        self.assertInputError(lambda: self.model.embed_texts(["x"], progress=3), "progress")
 
     def test_quickstart_example_runs(self):
         script = os.path.join(HERE, "..", "..", "examples", "quickstart.py")
