@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian package the project needs (idempotent: a no-op when all are present) and
-# builds Release into build/ (CLI at build/omnibind).
+# builds Release into build/ (CLI at build/omnibind, Python module in build/python).
 #   scripts/setup.sh            install + build
 #   scripts/setup.sh --no-build install only
 set -euo pipefail
@@ -19,6 +19,7 @@ PACKAGES=(
   libjpeg-dev libpng-dev    # image decoding
   libsqlite3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  pybind11-dev python3-dev python3-numpy  # the Python module (python/, docs/PYTHON.md)
   chromium nodejs           # the web page's end-to-end test (headless Chromium driven by Playwright)
 )
 
@@ -66,3 +67,14 @@ jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 echo "setup: built build/omnibind"
+
+# The Python module (built above when pybind11 and the Python headers are found): check that the system
+# Python imports it, and say what failed if not.
+if ! py_log=$(PYTHONPATH=build/python /usr/bin/python3 -c "import omnibind" 2>&1); then
+  echo "setup: 'PYTHONPATH=build/python /usr/bin/python3 -c \"import omnibind\"' failed; python3 said:" >&2
+  printf '%s\n' "$py_log" | tail -n 15 >&2
+  echo "setup: check that pybind11-dev, python3-dev and python3-numpy are installed and that cmake found them" \
+       "(grep -i pybind11 build/CMakeCache.txt), then rerun scripts/setup.sh" >&2
+  exit 1
+fi
+echo "setup: built build/python (PYTHONPATH=build/python python3 -c 'import omnibind')"

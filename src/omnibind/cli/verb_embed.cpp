@@ -19,6 +19,7 @@
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
 #include "omnibind/experts/expert.h"
+#include "omnibind/experts/input_files.h"
 #include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/tensor_io/torch_bridge.h"
@@ -38,23 +39,6 @@ struct EmbedArgs {
   bool save_experts = false;
   bool precision_given = false;
 };
-
-// File extensions picked up when a directory is given (explicit files are taken as they are).
-bool wanted_in_directory(Modality m, const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  static const std::set<std::string> image = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"};
-  static const std::set<std::string> audio = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"};
-  static const std::set<std::string> text = {".txt"};
-  static const std::set<std::string> point = {".ply", ".pcd", ".npy", ".obj", ".off", ".stl", ".xyz", ".safetensors"};
-  switch (m) {
-    case Modality::Image: return image.count(ext) != 0;
-    case Modality::Audio: return audio.count(ext) != 0;
-    case Modality::Text: return text.count(ext) != 0;
-    case Modality::Point: return point.count(ext) != 0;
-  }
-  return false;
-}
 
 // INPUTS -> file paths: files as given, directories recursed (sorted), @list files one path a line.
 void expand_input(Modality m, const std::string& arg, std::vector<std::string>& out) {
@@ -76,7 +60,7 @@ void expand_input(Modality m, const std::string& arg, std::vector<std::string>& 
     std::vector<std::string> found;
     for (auto it = fs::recursive_directory_iterator(arg, fs::directory_options::skip_permission_denied, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_regular_file(ec) && wanted_in_directory(m, it->path())) found.push_back(it->path().string());
+      if (it->is_regular_file(ec) && experts::has_modality_extension(m, it->path())) found.push_back(it->path().string());
     require(!ec, arg + ": cannot read the directory (" + ec.message() + ")");
     std::sort(found.begin(), found.end());
     out.insert(out.end(), found.begin(), found.end());
@@ -170,13 +154,7 @@ int run_embed(const EmbedArgs& a) {
   std::vector<std::string> files;
   for (const auto& arg : a.inputs) expand_input(m, arg, files);
   for (const auto& f : files) {
-    if (m == Modality::Text) {
-      std::string text = read_file_bytes(f);  // one text per file
-      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-      items.push_back(MediaInput::from_text(std::move(text)));
-    } else {
-      items.push_back(MediaInput::from_path(f));
-    }
+    items.push_back(experts::media_input_from_file(m, f));  // a text file is one text
     sources.push_back(f);
   }
   for (const auto& t : a.texts) {

@@ -3,6 +3,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -85,6 +86,54 @@ std::string encode_wav_pcm16(const Audio& audio) {
   return out;
 }
 
+std::string encode_wav_samples(const void* interleaved, WavSample type, int channels, int64_t frames, int sample_rate) {
+  if (sample_rate <= 0) throw InputError("audio sample rate must be positive, got " + std::to_string(sample_rate));
+  if (channels <= 0 || frames <= 0) throw InputError("audio has no samples");
+  const int bytes = type == WavSample::Int16 ? 2 : type == WavSample::Float32 ? 4 : 8;
+  const uint64_t samples = static_cast<uint64_t>(frames) * static_cast<uint64_t>(channels);
+  if (samples * bytes > 0xffffffffull - 64) throw InputError("audio too long for a WAV file");
+  const auto* p = static_cast<const unsigned char*>(interleaved);
+  if (type != WavSample::Int16)
+    for (uint64_t i = 0; i < samples; ++i) {
+      double v;
+      if (type == WavSample::Float32) {
+        float f;
+        std::memcpy(&f, p + i * 4, 4);
+        v = f;
+      } else {
+        std::memcpy(&v, p + i * 8, 8);
+      }
+      if (!std::isfinite(v))
+        throw InputError("audio sample " + std::to_string(i / channels) + " (channel " + std::to_string(i % channels) +
+                         ") is " + (std::isnan(v) ? "NaN" : "infinite"));
+    }
+  const uint64_t data_bytes = samples * bytes;
+  const bool is_float = type != WavSample::Int16;
+  std::string out;
+  out.reserve(58 + data_bytes);
+  out += "RIFF";
+  append_le(out, (is_float ? 50 : 36) + data_bytes, 4);
+  out += "WAVEfmt ";
+  append_le(out, is_float ? 18 : 16, 4);
+  append_le(out, is_float ? 3 : 1, 2);  // WAVE_FORMAT_IEEE_FLOAT | WAVE_FORMAT_PCM
+  append_le(out, static_cast<uint64_t>(channels), 2);
+  append_le(out, static_cast<uint64_t>(sample_rate), 4);
+  append_le(out, static_cast<uint64_t>(sample_rate) * channels * bytes, 4);
+  append_le(out, static_cast<uint64_t>(channels) * bytes, 2);
+  append_le(out, static_cast<uint64_t>(bytes) * 8, 2);
+  if (is_float) {
+    append_le(out, 0, 2);  // cbSize
+    out += "fact";         // required for non-PCM formats: frames per channel
+    append_le(out, 4, 4);
+    append_le(out, static_cast<uint64_t>(frames), 4);
+  }
+  out += "data";
+  append_le(out, data_bytes, 4);
+  static_assert(std::endian::native == std::endian::little, "WAV samples are written in host (little-endian) order");
+  out.append(reinterpret_cast<const char*>(p), data_bytes);
+  return out;
+}
+
 std::string encode_ply(const PointCloud& cloud) {
   const int64_t n = cloud.size();
   if (n == 0 || cloud.xyz.size() != static_cast<size_t>(n) * 3)
@@ -106,6 +155,27 @@ std::string encode_ply(const PointCloud& cloud) {
       for (int k = 0; k < 3; ++k)
         out.push_back(static_cast<char>(std::lround(std::clamp(cloud.rgb[i * 3 + k], 0.0f, 1.0f) * 255.0f)));
   }
+  return out;
+}
+
+std::string encode_npy_floats(const void* data, int float_bytes, int64_t rows, int64_t cols) {
+  if (float_bytes != 2 && float_bytes != 4 && float_bytes != 8)
+    throw InputError("encode_npy: float size must be 2, 4 or 8 bytes, got " + std::to_string(float_bytes));
+  if (rows < 0 || cols < 0) throw InputError("encode_npy: negative shape");
+  std::string header = "{'descr': '<f" + std::to_string(float_bytes) + "', 'fortran_order': False, 'shape': (" +
+                       std::to_string(rows) + ", " + std::to_string(cols) + "), }";
+  // magic (6) + version (2) + length (2) + header + padding + '\n' is a multiple of 64 bytes.
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header.push_back('\n');
+  if (header.size() > 0xffff) throw InputError("encode_npy: header too long");
+  std::string out = "\x93NUMPY";
+  out.push_back('\x01');
+  out.push_back('\x00');
+  append_le(out, header.size(), 2);
+  out += header;
+  static_assert(std::endian::native == std::endian::little, "NPY data are written in host (little-endian) order");
+  out.append(static_cast<const char*>(data), static_cast<size_t>(rows * cols * float_bytes));
   return out;
 }
 
