@@ -101,7 +101,10 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
                      }});
   }
 
-  // Experts: files copied under experts/<NAME>/ (or referenced where they are).
+  // Experts: files copied under experts/<NAME>/ (or referenced where they are). A file given for
+  // several names is placed once (under the first), so the entries name the same path and the bundle
+  // loads one shared instance (e.g. EVA02-E for EVA_E14p and the Uni3D spaces' image/text).
+  std::map<std::string, std::string> placed;  // source file (canonical) -> its path in the bundle
   for (auto& e : o.experts) {
     BundleExpert b{e.name, e.family, "", "", e.size, "", e.modalities};
     require(config.find(e.name) != nullptr, "--expert " + e.name + ": the binding has no expert of that name");
@@ -109,9 +112,13 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
       if (file.empty()) return "";
       require(fs::exists(file, ec), "--expert " + e.name + ": " + flag + " " + file + " not found");
       if (o.reference_experts || fs::is_directory(file, ec)) return fs::absolute(file).lexically_normal().string();
+      std::string source = fs::weakly_canonical(file, ec).string();
+      if (ec || source.empty()) source = fs::absolute(file).lexically_normal().string();
+      if (auto it = placed.find(source); it != placed.end()) return it->second;
       const std::string rel = "experts/" + e.name + "/" + fs::path(file).filename().string();
       if (std::none_of(files.begin(), files.end(), [&](const BundleFile& f) { return f.relative == rel; }))
         files.push_back({rel, file, nullptr});
+      placed.emplace(source, rel);
       return rel;
     };
     b.weights = place(e.weights, "weights");
