@@ -10,12 +10,13 @@
 //    command line's order).
 // Everything goes through the built binary; the bundle is made once and shared by the tests.
 //
-// Where the binding departs from Large (see docs/BUNDLE.md, "How the chain is checked"): in OmniBind the
-// Uni3D spaces also take image and text, as EVA_E14p's embeddings (Uni3D.emb_images/emb_texts call the
-// EVA02-E object), which works because Uni3D and EVA02-E both give 1024-d vectors. The mini fixtures do
-// not share a width (uni3d_mini g_mini: 32, eva02_clip_mini: 48), and one space's heads take one width,
-// so here UNI3D_L/M/S bind point only, and the text router reads EVA_E14p where Large reads UNI3D_L's
-// text embedding (in the reference that is the same vector: EVA02-E's text embedding).
+// The binding is binding::preset_config("large") with the widths the fixtures' expected embeddings have.
+// In OmniBind the Uni3D spaces also take image and text, as EVA_E14p's embeddings (Uni3D.emb_images /
+// emb_texts call the EVA02-E object), which works because Uni3D and EVA02-E both give 1024-d vectors;
+// the bundle then has an eva_clip entry (EVA02's files, image+text) under each UNI3D name. When the
+// fixtures' widths differ (uni3d_mini g_mini: 32, eva02_clip_mini: 48) one space's heads cannot take
+// both, so UNI3D_L/M/S bind point only and the text router reads EVA_E14p where Large reads UNI3D_L's
+// text embedding (in the reference the same vector: EVA02-E's text embedding).
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -43,28 +44,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace omnibind;
 using testkit::run_cli;
-
-// Large's expert list and router inputs (binding::preset_config("large")) at the mini fixtures' widths.
-const char* kBinding = R"({
-  "name": "large_mini",
-  "experts": {
-    "CLAP_G": {"modalities": ["audio", "text"], "dim": 32},
-    "CLAP_M": {"modalities": ["audio", "text"], "dim": 32},
-    "WAVCAPS_PT": {"modalities": ["audio", "text"], "dim": 48},
-    "WAVCAPS_FT_aud": {"modalities": ["audio", "text"], "dim": 48},
-    "WAVCAPS_FT_clo": {"modalities": ["audio", "text"], "dim": 48},
-    "DFN_H14": {"modalities": ["image", "text"], "dim": 48},
-    "EVA_E14p": {"modalities": ["image", "text"], "dim": 48},
-    "SigLip_384": {"modalities": ["image", "text"], "dim": 32},
-    "SigLip_400M_384": {"modalities": ["image", "text"], "dim": 36},
-    "UNI3D_L": {"modalities": ["point"], "dim": 32},
-    "UNI3D_M": {"modalities": ["point"], "dim": 32},
-    "UNI3D_S": {"modalities": ["point"], "dim": 32},
-    "IB": {"modalities": ["audio", "image", "text"], "dim": 32},
-    "EVA_18B": {"modalities": ["image", "text"], "dim": 40}},
-  "backbone": "EVA_18B", "heads_per_space": 7, "projector_hidden": 64, "router_hidden": [32, 12],
-  "router_inputs": {"audio": ["WAVCAPS_PT"], "image": ["SigLip_400M_384"], "point": ["UNI3D_L"],
-                    "text": ["WAVCAPS_PT", "SigLip_400M_384", "EVA_E14p"]}})";
 
 std::string fixture(const std::string& rel) { return testkit::shared_path("fixtures/" + rel); }
 
@@ -146,16 +125,11 @@ struct Chain {
   std::string binding, heads, bundle;
   binding::BindingConfig config;
   std::vector<ExpertFx> experts;
+  bool uni3d_takes_eva = false;  // fixtures' Uni3D and EVA02 of one width: Large's Uni3D image/text slots
   std::string convert_error;
 
   Chain() {
     dir = testkit::make_temp_dir("release_chain");
-    binding = (dir / "binding.json").string();
-    std::ofstream(binding) << kBinding;
-    config = binding::parse_binding_config(kBinding, "large_mini binding");
-    heads = (dir / "heads.pt").string();  // torch.save zip, the reference's state-dict keys
-    tensor_io::write_checkpoint(heads, pipeline::random_official_heads(config, {.seed = 15}));
-
     // The three WavCaps and the three Uni3D spaces load one fixture checkpoint each, placed under the
     // released file names (distinct files, so three instances load, as with the real checkpoints).
     auto link = [&](const std::string& src, const std::string& rel) {
@@ -197,6 +171,41 @@ struct Chain {
                        fixture("imagebind_mini/config.json"), {{"bpe", fixture("imagebind_mini/bpe_simple_vocab_16e6.txt.gz")}},
                        {"audio", "image", "text"}});
 
+    // The binding: Large's experts, slots and router inputs (binding::preset_config("large")) at the
+    // fixtures' widths, read from their expected embeddings.
+    std::map<std::string, int64_t> dims;
+    for (auto& e : experts) {
+      const std::string m = e.family == "uni3d" ? "point" : "text";
+      const auto rows = reference_rows(e, m);
+      if (!rows.empty()) dims[e.name] = rows.begin()->second.numel();
+    }
+    dims["EVA_18B"] = 40;  // the backbone: only the unified width (Large never runs EVA-CLIP-18B)
+    uni3d_takes_eva = dims.count("UNI3D_L") && dims.count("EVA_E14p") && dims["UNI3D_L"] == dims["EVA_E14p"];
+    config = binding::preset_config("large");
+    config.name = "large_mini";
+    config.projector_hidden = 64;
+    config.router_hidden = {32, 12};
+    for (auto& s : config.experts) {
+      s.dim = dims.count(s.name) ? dims[s.name] : 0;
+      if (s.name.rfind("UNI3D_", 0) == 0 && !uni3d_takes_eva) s.modalities = {"point"};
+    }
+    if (uni3d_takes_eva) {
+      // As in OmniBind: the Uni3D spaces' image and text inputs are EVA_E14p's embeddings.
+      const ExpertFx eva = *find("EVA_E14p", "image");
+      for (const std::string n : {"UNI3D_L", "UNI3D_M", "UNI3D_S"}) {
+        experts.push_back(eva);
+        experts.back().name = n;
+      }
+    } else {
+      for (auto& n : config.router_inputs.at("text"))
+        if (n == "UNI3D_L") n = "EVA_E14p";  // UNI3D_L's text embedding is EVA_E14p's in the reference
+    }
+    binding = (dir / "binding.json").string();
+    std::ofstream(binding) << binding::binding_config_to_json(config);
+    config = binding::load_binding_config(binding);
+    heads = (dir / "heads.pt").string();  // torch.save zip, the reference's state-dict keys
+    tensor_io::write_checkpoint(heads, pipeline::random_official_heads(config, {.seed = 15}));
+
     bundle = (dir / "large_mini.bundle").string();
     auto r = run_cli(convert_args(experts, bundle));
     if (r.exit_code != 0) convert_error = "convert failed (" + std::to_string(r.exit_code) + "): " + r.err;
@@ -214,9 +223,10 @@ struct Chain {
     return args;
   }
 
-  const ExpertFx* find(const std::string& name) const {
+  // The entry feeding space `name` for `modality` (a name may have one entry per modality).
+  const ExpertFx* find(const std::string& name, const std::string& modality) const {
     for (auto& e : experts)
-      if (e.name == name) return &e;
+      if (e.name == name && std::find(e.modalities.begin(), e.modalities.end(), modality) != e.modalities.end()) return &e;
     return nullptr;
   }
 
@@ -279,7 +289,7 @@ void check_chain(const std::string& modality, const std::vector<std::string>& in
   ASSERT_FALSE(names.empty());
   std::vector<std::pair<std::string, at::Tensor>> fuse_in;
   for (auto& name : names) {
-    const ExpertFx* e = c.find(name);
+    const ExpertFx* e = c.find(name, modality);
     ASSERT_NE(e, nullptr) << name;
     const std::string y_file = (dir / (name + ".safetensors")).string();
     auto a = c.expert_args(*e, modality, y_file);
@@ -305,7 +315,7 @@ void check_chain(const std::string& modality, const std::vector<std::string>& in
 
   // 3. The expert rows inside against the reference, for every input its fixture has.
   for (auto& name : names) {
-    const ExpertFx* e = c.find(name);
+    const ExpertFx* e = c.find(name, modality);
     const auto want = reference_rows(*e, modality);
     const at::Tensor inside = read_key(x_file, modality + "/" + name);
     ASSERT_TRUE(inside.defined());
@@ -414,7 +424,7 @@ TEST(ReleaseChain, OneCheckpointFeedingTwoSpacesIsStoredAndLoadedOnce) {
   std::vector<ExpertFx> list = c.experts;
   for (auto& e : list)
     if (e.name == "DFN_H14") {
-      const ExpertFx* eva = c.find("EVA_E14p");
+      const ExpertFx* eva = c.find("EVA_E14p", "image");
       e = *eva;
       e.name = "DFN_H14";
     }
@@ -431,4 +441,38 @@ TEST(ReleaseChain, OneCheckpointFeedingTwoSpacesIsStoredAndLoadedOnce) {
     ASSERT_NE(b.expert_for("EVA_E14p", m), nullptr);
     EXPECT_EQ(b.expert_for("DFN_H14", m), b.expert_for("EVA_E14p", m)) << "one EVA02 instance for both spaces";
   }
+  if (c.uni3d_takes_eva) {  // Large's own sharing, in the chain's bundle
+    auto large = pipeline::ModelBundle::load(c.bundle);
+    for (auto m : {experts::Modality::Image, experts::Modality::Text})
+      for (const char* n : {"UNI3D_L", "UNI3D_M", "UNI3D_S"})
+        EXPECT_EQ(large.expert_for(n, m), large.expert_for("EVA_E14p", m)) << n;
+  }
+}
+
+// The binding is Large's: same spaces in the same order, same slots and router inputs per modality,
+// Large's head count; the only departure is the documented one when Uni3D and EVA02 widths differ.
+TEST(ReleaseChain, TheBindingHasLargesShape) {
+  OMNIBIND_REQUIRE_SHARED();
+  const Chain& c = chain();
+  const binding::BindingConfig large = binding::preset_config("large");
+  ASSERT_EQ(c.config.experts.size(), large.experts.size());
+  for (size_t i = 0; i < large.experts.size(); ++i) {
+    EXPECT_EQ(c.config.experts[i].name, large.experts[i].name);
+    EXPECT_GT(c.config.experts[i].dim, 0) << large.experts[i].name;
+  }
+  EXPECT_EQ(c.config.backbone, large.backbone);
+  EXPECT_EQ(c.config.backbone_in_output, large.backbone_in_output);
+  EXPECT_EQ(c.config.heads_per_space, large.heads_per_space);
+  for (const auto& m : binding::all_modalities()) {
+    std::vector<std::string> slots, router = large.router_inputs.at(m);
+    for (auto& s : large.slots(m))
+      if (c.uni3d_takes_eva || m == "point" || s.rfind("UNI3D_", 0) != 0) slots.push_back(s);
+    if (!c.uni3d_takes_eva)
+      for (auto& n : router)
+        if (n == "UNI3D_L" && m == "text") n = "EVA_E14p";
+    EXPECT_EQ(c.config.slots(m), slots) << m;
+    EXPECT_EQ(c.config.router_inputs.at(m), router) << m;
+  }
+  std::printf("[chain] binding: %s\n", c.uni3d_takes_eva ? "Large's own (Uni3D and EVA02 of one width)"
+                                                          : "Large with point-only Uni3D spaces (Uni3D and EVA02 widths differ)");
 }
