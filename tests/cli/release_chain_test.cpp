@@ -26,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -106,15 +107,17 @@ std::map<std::string, at::Tensor> reference_rows(const ExpertFx& e, const std::s
       out[modality == "text" ? text_of.at(id) : id] = t[static_cast<int64_t>(i)];
     }
   } else if (e.family == "uni3d" && modality == "point") {
-    // expected_g_mini: one "<input>/embedding_l2" per input (README, "Inputs").
-    const std::vector<std::pair<std::string, std::string>> names = {
-        {"train.npy", "train"}, {"train.ply", "train"}, {"train.safetensors", "train"},
-        {"toilet.npy", "toilet"}, {"toilet.ply", "toilet"}, {"toilet.safetensors", "toilet"},
-        {"BBQ.npy", "BBQ"}, {"BBQ.ply", "BBQ"}, {"BBQ.safetensors", "BBQ"},
-        {"chair_0890.pcd", "mn10_chair_0890"}, {"toilet_0345.pcd", "mn10_toilet_0345"},
-        {"monitor_0466.pcd", "mn10_monitor_0466"}};
-    for (auto& [file, name] : names)
-      out[file] = read_key(fixture(dir + "expected_g_mini.safetensors"), name + "/embedding_l2").reshape({-1});
+    // expected_g_mini: one "<input>/embedding_l2" per input: the file's stem, "mn10_<stem>" for the
+    // ModelNet10 clouds (README, "Inputs").
+    const auto st = tensor_io::read_safetensors(fixture(dir + "expected_g_mini.safetensors"));
+    for (auto& f : fs::directory_iterator(fixture(dir + "inputs"))) {
+      const std::string stem = f.path().stem().string();
+      for (const std::string key : {stem + "/embedding_l2", "mn10_" + stem + "/embedding_l2"})
+        if (st.tensors.contains(key)) {
+          out[base(f.path().string())] = tensor_io::to_tensor(st.tensors.at(key)).to(at::kFloat).reshape({-1}).clone();
+          break;
+        }
+    }
   }
   return out;
 }
@@ -325,9 +328,9 @@ void check_chain(const std::string& modality, const std::vector<std::string>& in
       const std::string& in = inputs[static_cast<size_t>(i)];
       auto it = want.find(modality == "text" ? in : base(in));
       if (it == want.end()) continue;
-      if (modality != "text") {  // the same file as the fixture's (inputs are taken from several fixtures)
+      if (modality != "text") {  // the fixture's own file (inputs come from several fixtures)
         const std::string own = fixture(e->dir + "/inputs/" + base(in));
-        ASSERT_EQ(read_file_bytes(in), read_file_bytes(own)) << in << " differs from " << own;
+        if (!fs::is_regular_file(own) || read_file_bytes(in) != read_file_bytes(own)) continue;
       }
       ASSERT_EQ(inside.size(1), it->second.numel()) << name;
       const double cs = cosine(inside[i], it->second);
@@ -339,55 +342,88 @@ void check_chain(const std::string& modality, const std::vector<std::string>& in
     }
     std::printf("[chain] %-5s %-16s vs the reference (%s): %d/%lld rows, 1 - min cosine %.3g, max abs %.3g\n",
                 modality.c_str(), name.c_str(), e->dir.c_str(), checked, static_cast<long long>(n), 1 - worst, worst_abs);
-    EXPECT_GE(checked, 2) << modality << "/" << name << ": too few inputs of its fixture";
+    EXPECT_GE(checked, 1) << modality << "/" << name << ": no input of its fixture was embedded";
   }
 }
 
-std::vector<std::string> files(const std::string& folder, const std::vector<std::string>& names) {
-  std::vector<std::string> out;
-  for (auto& f : names) out.push_back(fixture(folder + "/inputs/" + f));
+// Every input of `modality` the chain's fixtures hold (files once each, by content; texts once each),
+// in an order that is no fixture's: a row that does not follow the command line fails its reference
+// check. Left out: clips over 10 s (CLAP crops them at random in the reference: its fixtures record the
+// draws, which a bundle cannot take), clips under 25 ms (shorter than one of ImageBind's kaldi fbank
+// frames: ImageBind refuses them, so an audio call of the whole binding does) and texts over 40 bytes
+// (SigLIP refuses texts of more than 64 tokens: the reference does not truncate).
+std::vector<std::string> fixture_inputs(const std::string& modality) {
+  const Chain& c = chain();
+  std::vector<std::string> out, seen_dirs;
+  std::vector<std::string> contents;
+  auto add_file = [&](const std::string& path) {
+    if (!fs::is_regular_file(path)) return;
+    std::string bytes = read_file_bytes(path);
+    if (std::find(contents.begin(), contents.end(), bytes) != contents.end()) return;
+    contents.push_back(std::move(bytes));
+    out.push_back(path);
+  };
+  auto add_text = [&](const std::string& t) {
+    if (t.size() <= 40 && std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+  };
+  auto usable_clip = [](double frames, double rate) { return frames <= 10.0 * rate && frames >= 0.025 * rate; };
+  for (auto& e : c.experts) {
+    if (std::find(e.modalities.begin(), e.modalities.end(), modality) == e.modalities.end()) continue;
+    if (std::find(seen_dirs.begin(), seen_dirs.end(), e.dir) != seen_dirs.end()) continue;
+    seen_dirs.push_back(e.dir);
+    const std::string dir = "fixtures/" + e.dir + "/";
+    if (e.family == "uni3d") {
+      std::vector<std::string> clouds;
+      for (auto& f : fs::directory_iterator(testkit::shared_path(dir + "inputs"))) clouds.push_back(f.path().string());
+      std::sort(clouds.begin(), clouds.end());
+      for (auto& f : clouds) add_file(f);
+      continue;
+    }
+    const json in = read_json(testkit::shared_path(dir + "inputs.json"));
+    if (modality == "text") {
+      for (auto& t : in.at("texts")) add_text(t.at("text").get<std::string>());
+    } else if (e.family == "imagebind") {
+      for (auto& f : in.at(modality == "audio" ? "audio_batch_order" : "image_batch_order")) {
+        const std::string name = f.get<std::string>();
+        const json& wav = in.at("files").at(name).value("wav", json::object());
+        if (modality == "audio" && !usable_clip(wav.at("frames").get<double>(), wav.at("sample_rate").get<double>())) continue;
+        add_file(testkit::shared_path(dir + "inputs/" + name));
+      }
+    } else if (modality == "audio") {  // wavcaps, clap
+      for (auto& f : in.at("audio")) {
+        const double rate = f.contains("samplerate") ? f.at("samplerate").get<double>() : f.at("sample_rate").get<double>();
+        if (!usable_clip(f.at("frames").get<double>(), rate)) continue;
+        add_file(testkit::shared_path(dir + "inputs/" + base(f.at("file").get<std::string>())));
+      }
+    } else {  // eva_clip, open_clip, siglip images
+      for (auto& f : in.at("images")) add_file(testkit::shared_path(dir + "inputs/" + base(f.at("file").get<std::string>())));
+    }
+  }
+  std::mt19937 rng(15);
+  std::shuffle(out.begin(), out.end(), rng);
   return out;
-}
-
-// Inputs in an order that is no fixture's: a row that does not follow the command line fails its
-// reference check.
-std::vector<std::string> audio_inputs() {
-  auto a = files("imagebind_mini", {"car_audio.wav", "fsdd_0_george_0.wav"});
-  auto b = files("wavcaps_mini", {"train.wav"});
-  auto d = files("imagebind_mini", {"stereo_car_bird_44k.wav", "dog_audio.wav"});
-  return {a[0], a[1], b[0], d[0], d[1]};
-}
-std::vector<std::string> image_inputs() {
-  auto a = files("imagebind_mini", {"wide_car_333x100.png", "car_image.jpg", "dog_image.jpg"});
-  auto b = files("eva02_clip_mini", {"tiny_rgb_7x5.png", "train.jpeg"});
-  auto d = files("siglip_mini/large16", {"dog_gray_alpha_300x400.png"});
-  return {a[0], b[0], a[1], d[0], a[2], b[1]};
-}
-std::vector<std::string> text_inputs() {
-  return {"A Dog.", "a photo of toilet", "", "A dog is barking loudly while a car passes by.", "a photo of train",
-          "A car", "  two  spaces\tand\ttabs\nnew line  ", "A dog.", "a photo of </S> train"};
 }
 
 }  // namespace
 
 TEST(ReleaseChain, Audio) {
   OMNIBIND_REQUIRE_SHARED();
-  check_chain("audio", audio_inputs());
+  check_chain("audio", fixture_inputs("audio"));
 }
 
 TEST(ReleaseChain, Image) {
   OMNIBIND_REQUIRE_SHARED();
-  check_chain("image", image_inputs());
+  check_chain("image", fixture_inputs("image"));
 }
 
 TEST(ReleaseChain, Point) {
   OMNIBIND_REQUIRE_SHARED();
-  check_chain("point", files("uni3d_mini", {"toilet.safetensors", "chair_0890.pcd", "BBQ.ply", "monitor_0466.pcd", "train.npy"}));
+  check_chain("point", fixture_inputs("point"));
 }
 
 TEST(ReleaseChain, Text) {
   OMNIBIND_REQUIRE_SHARED();
-  check_chain("text", text_inputs());  // 9 texts: two batches of the default 8
+  check_chain("text", fixture_inputs("text"));  // more than 8: several batches
 }
 
 // The same texts reversed, in batches of 3: rows follow the new order (batching changes rounding only).
@@ -395,7 +431,7 @@ TEST(ReleaseChain, RowsFollowTheInputOrderWhateverTheBatches) {
   OMNIBIND_REQUIRE_SHARED();
   const Chain& c = chain();
   ASSERT_TRUE(c.convert_error.empty()) << c.convert_error;
-  auto texts = text_inputs();
+  auto texts = fixture_inputs("text");
   const std::string a = (c.dir / "order_a.safetensors").string(), b = (c.dir / "order_b.safetensors").string();
   std::vector<std::string> args = {"embed", "--model", c.bundle, "--modality", "text", "--precision", "fp32", "--out", a};
   add_inputs(args, "text", texts);
