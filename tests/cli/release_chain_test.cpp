@@ -6,7 +6,7 @@
 //  - the unified rows equal each expert's own `embed --expert` followed by `fuse` on those outputs
 //    (max abs <= 1e-6), the expert rows inside equal the experts' own rows (max abs <= 1e-6);
 //  - the expert rows inside equal the fixtures' expected (reference) embeddings for the inputs each
-//    fixture has (cosine >= 0.99999 per row, matched by file name / text, so rows must follow the
+//    fixture has (cosine >= 0.99999 per row, matched by file content / text, so rows must follow the
 //    command line's order).
 // Everything goes through the built binary; the bundle is made once and shared by the tests.
 //
