@@ -131,7 +131,7 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
   fs::remove_all(staging, ec);
   write_bundle(staging, m, files);
   try {
-    ModelBundle::load(staging);
+    ModelBundle::load(staging).verify_experts();  // experts are built lazily: check each once
   } catch (...) {
     fs::remove_all(staging, ec);
     throw;
