@@ -5,6 +5,7 @@
 
 #include "omnibind/experts/eva_clip/eva_clip_config.h"
 #include "omnibind/experts/uni3d/uni3d_config.h"
+#include "omnibind/experts/zoo/zoo_config.h"
 #include "omnibind/tensor_io/safetensors.h"
 
 namespace omnibind::pipeline {
@@ -41,6 +42,14 @@ std::map<std::string, ExpertProbe> builtin_probes() {
     std::string key = o.size;
     if (key.empty() && st.tensors.names().size() == 1) key = st.tensors.names()[0];
     if (!key.empty() && st.tensors.contains(key) && st.tensors.at(key).shape.size() == 2) t.dim = st.tensors.at(key).shape[1];
+    return t;
+  };
+  // A zoo expert file: its __metadata__.zoo_config (towers, width).
+  p["zoo"] = [](const experts::ExpertOptions& o) {
+    auto st = tensor_io::read_safetensors(o.weights);
+    auto c = experts::zoo::zoo_config_from_json(st.metadata.at("zoo_config"), o.weights);
+    ExpertTraits t{c.dim, {}};
+    for (auto& m : c.modalities()) t.modalities.push_back(experts::parse_modality(m));
     return t;
   };
   return p;
