@@ -19,7 +19,8 @@
 // waiting for a prepared batch) and the largest difference between the two runs' rows (must be 0).
 //   bench_bundle_folder [--bundle DIR] [--shared DIR] [--audio 32] [--image 32] [--point 16] [--text 32]
 //       [--batch 8] [--depth 2] [--reps 2] [--threads 2] [--precision fp32] [--modalities audio,image,point,text]
-//       [--out FILE.json]
+//       [--out FILE.json] [--write-bundle DIR]   (--write-bundle: write the mini bundle to DIR and exit,
+//       e.g. to embed through it with `omnibind embed --model DIR`; it references the fixtures in place)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -174,7 +175,8 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> a = {{"shared", OMNIBIND_SHARED_DIR}, {"bundle", ""}, {"audio", "32"},
                                           {"image", "32"}, {"point", "16"}, {"text", "32"}, {"batch", "8"},
                                           {"depth", "2"}, {"reps", "2"}, {"threads", "2"}, {"precision", "fp32"},
-                                          {"modalities", "audio,image,point,text"}, {"out", ""}};
+                                          {"modalities", "audio,image,point,text"}, {"out", ""},
+                                          {"write-bundle", ""}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k.rfind("--", 0) != 0 || !a.count(k.substr(2))) {
@@ -187,6 +189,13 @@ int main(int argc, char** argv) {
     const int threads = std::stoi(a["threads"]);
     if (threads > 0) at::set_num_threads(threads);
     const fs::path shared = a["shared"], data = shared / "data";
+    if (!a["write-bundle"].empty()) {
+      const fs::path target = fs::absolute(a["write-bundle"]);
+      fs::create_directories(target);
+      fs::path written = write_mini_bundle(shared, target);
+      std::printf("%s\n", written.string().c_str());
+      return 0;
+    }
     const fs::path tmp = fs::temp_directory_path() / ("bench_bundle_folder_" + std::to_string(::getpid()));
     fs::create_directories(tmp);
     const fs::path bundle_dir = a["bundle"].empty() ? write_mini_bundle(shared, tmp) : fs::path(a["bundle"]);
