@@ -377,3 +377,22 @@ TEST(BundleRuntime, MediaModalityFromMagicBytesThenExtension) {
     EXPECT_EQ(pipeline::file_modality(d + "/data/demo/BBQ.npy"), Modality::Point);
   }
 }
+
+TEST(BundleRuntime, VerifyExpertsBuildsEachOnceAndKeepsNone) {
+  fs::path dir = counting_bundle("runtime_verify");
+  counts().reset();
+  auto b = pipeline::ModelBundle::load(dir);
+  b.verify_experts();  // what convert runs: every expert built once, one at a time, none kept
+  for (auto f : {"A.safetensors", "B.safetensors", "P.safetensors", "IB.safetensors"}) EXPECT_EQ(counts().build_count(f), 1) << f;
+  EXPECT_EQ(b.loaded_instances(), 0u);
+  // One already built stays built.
+  b.embed(Modality::Point, media(testkit::make_temp_dir("runtime_media"), 1));
+  b.verify_experts();
+  EXPECT_EQ(b.loaded_experts(), (std::vector<std::string>{"P"}));
+  // A broken file (which load accepts: it exists) is found, one line naming the entry.
+  write_file(dir / "experts" / "B.safetensors", "garbage");
+  auto broken = pipeline::ModelBundle::load(dir);
+  std::string msg = error_of([&] { broken.verify_experts(); });
+  EXPECT_NE(msg.find("experts[1] ('B', family test-count)"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+}
