@@ -7,6 +7,7 @@
 #include <string>
 
 #include "omnibind/binding/binding_config.h"
+#include "omnibind/pipeline/expert_probe.h"
 #include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/pipeline/random_heads.h"
 #include "omnibind/tensor_io/safetensors.h"
@@ -34,6 +35,10 @@ class ProjExpert : public experts::Expert {
     static bool done = [] {
       experts::register_expert("test-proj", "projected hashing expert for tests",
                                [](const experts::ExpertOptions& o) { return std::make_unique<ProjExpert>(o); });
+      // Its width from the file header, so bundles check it at load without building the expert.
+      pipeline::register_expert_probe("test-proj", [](const experts::ExpertOptions& o) {
+        return pipeline::ExpertTraits{tensor_io::read_safetensors(o.weights).tensors.at("proj").shape.at(0), {}};
+      });
       return true;
     }();
     (void)done;

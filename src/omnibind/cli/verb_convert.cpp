@@ -104,7 +104,7 @@ VerbRun setup(CLI::App& sub) {
                  "bound space (without --from)");
   sub.add_option("--out", a->out, "The bundle directory to write")->required();
   sub.add_option("--layout", o.layout, "folded (BatchNorm pre-folded, fast load) | official")->capture_default_str();
-  sub.add_option("--precision", o.precision, "Default precision recorded in the bundle: fp32 | bf16")->capture_default_str();
+  sub.add_option("--precision", o.precision, "Default precision recorded in the bundle: auto (bf16 where the CPU has native bf16, else fp32) | fp32 | bf16")->capture_default_str();
   sub.add_flag("--reference-experts", o.reference_experts,
                "Record expert files by absolute path instead of copying (the default with --from)");
   sub.add_flag("--link", a->link, "Hard-link expert files into the bundle (refused across file systems)");

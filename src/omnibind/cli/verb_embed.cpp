@@ -3,13 +3,17 @@
 // {"modality", "expert", "key", "dim", "paths": JSON list (row i <-> paths[i]; texts for --text)}.
 // The file is a pool the "precomputed" expert serves. Any bad input: one line, exit 2, no file.
 // With --model BUNDLE instead of --expert: unified embeddings, tensor "<modality>" [N, D] (what
-// `index add` reads), metadata "expert" = the bundle's name and "model" = its path; --save-experts
-// also writes every expert's "<modality>/<EXPERT>" [N, d] (the `fuse` input layout).
+// `index add` reads), metadata "expert" = the bundle's name and "model" = its path; --keep-experts
+// (alias --save-experts) also writes every expert's "<modality>/<EXPERT>" [N, d] (the `fuse` input
+// layout). The bundle builds only the experts the modality needs, and reading/preprocessing of the
+// next batches overlaps encoding (pipeline/bundle_stream.h). Inputs of another modality than
+// --modality (by magic bytes, else extension) are refused before anything is loaded.
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +24,7 @@
 #include "omnibind/common/error.h"
 #include "omnibind/experts/expert.h"
 #include "omnibind/experts/input_files.h"
+#include "omnibind/pipeline/bundle_stream.h"
 #include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/tensor_io/torch_bridge.h"
@@ -35,6 +40,7 @@ struct EmbedArgs {
   experts::ExpertOptions options;
   std::vector<std::string> inputs, texts;
   int batch = 8;
+  int prefetch = 2;
   bool progress = false;
   bool save_experts = false;
   bool precision_given = false;
@@ -72,13 +78,14 @@ void expand_input(Modality m, const std::string& arg, std::vector<std::string>& 
 
 class Progress {
  public:
-  Progress(size_t total, bool on) : total_(total), on_(on) {}
+  Progress(size_t total, bool on) : total_(total), on_(on), start_(std::chrono::steady_clock::now()) {}
   void update(size_t done) {
     if (!on_) return;
     const int width = 30;
     int filled = total_ ? static_cast<int>(width * done / total_) : width;
-    std::fprintf(stderr, "\rembed [%s%s] %zu/%zu", std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), done, total_);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::fprintf(stderr, "\rembed [%s%s] %zu/%zu  %.1f items/s", std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), done, total_, s > 0 ? static_cast<double>(done) / s : 0.0);
     if (done == total_) std::fprintf(stderr, "\n");
     std::fflush(stderr);
   }
@@ -86,45 +93,46 @@ class Progress {
  private:
   size_t total_;
   bool on_;
+  std::chrono::steady_clock::time_point start_;
 };
 
-// Names the failing input once: most decoders already start their message with it.
-InputError naming(const InputError& e, const std::string& name) {
-  std::string msg = e.what();
-  return InputError(name.empty() || msg.rfind(name, 0) == 0 ? msg : name + ": " + msg);
+// Every file must hold --modality's kind of media (when its bytes or extension say): one call, one modality.
+void refuse_other_modalities(Modality m, const std::vector<std::string>& files) {
+  for (const auto& f : files) {
+    auto kind = pipeline::file_modality(f);
+    if (!kind || *kind == m) continue;
+    const std::string k(experts::modality_name(*kind)), want(experts::modality_name(m));
+    throw InputError(f + ": is " + (k == "audio" || k == "image" ? "an " : "a ") + k + " file, not " + want +
+                     " (--modality " + want + "); embed one modality per call");
+  }
 }
 
 int run_bundle_embed(const EmbedArgs& a, Modality m, const std::vector<MediaInput>& items,
-                     const std::vector<std::string>& sources) {
+                     const std::vector<std::string>& sources, const std::vector<std::string>& files) {
   pipeline::BundleLoadOptions lo;
   lo.threads = a.options.threads;
   if (a.precision_given) lo.precision = a.options.precision;
   auto bundle = pipeline::ModelBundle::load(a.model, lo);
   require(bundle.covers(m), "model bundle " + a.model + " does not embed " + a.modality);
+  refuse_other_modalities(m, files);  // before any expert is built
   Progress progress(items.size(), a.progress || isatty(2));
+  // Texts given inline are named by their own content in messages; files by their path.
+  std::vector<std::string> names(sources.size());
+  for (size_t i = 0; i < items.size(); ++i)
+    if (!(m == Modality::Text && items[i].path.empty() && i >= items.size() - a.texts.size())) names[i] = sources[i];
+  pipeline::StreamOptions so;
+  so.batch = static_cast<size_t>(a.batch);
+  so.queue_depth = static_cast<size_t>(a.prefetch);
+  so.keep_experts = a.save_experts;
   std::vector<at::Tensor> rows;
   std::map<std::string, std::vector<at::Tensor>> expert_rows;
-  for (size_t begin = 0; begin < items.size(); begin += static_cast<size_t>(a.batch)) {
-    size_t end = std::min(items.size(), begin + static_cast<size_t>(a.batch));
-    std::vector<MediaInput> batch(items.begin() + begin, items.begin() + end);
-    std::map<std::string, at::Tensor> x;
-    try {
-      x = bundle.expert_embeddings(m, batch);
-    } catch (const InputError&) {
-      for (size_t i = begin; i < end; ++i) {  // find and name the input that fails
-        try {
-          bundle.expert_embeddings(m, {items[i]});
-        } catch (const InputError& one) {
-          throw naming(one, m == Modality::Text && items[i].path.empty() ? std::string() : sources[i]);
-        }
-      }
-      throw;
-    }
-    rows.push_back(bundle.model().embed(a.modality, x).to(at::kFloat).contiguous());
-    if (a.save_experts)
-      for (auto& [n, t] : x) expert_rows[n].push_back(t.to(at::kFloat).contiguous());
-    progress.update(end);
-  }
+  size_t done = 0;
+  pipeline::embed_stream(bundle, m, items, names, so, [&](pipeline::StreamBatch&& b) {
+    done += static_cast<size_t>(b.unified.size(0));
+    rows.push_back(std::move(b.unified));
+    for (auto& [n, t] : b.experts) expert_rows[n].push_back(std::move(t));
+    progress.update(done);
+  });
   at::Tensor emb = at::cat(rows, 0);
   nlohmann::json paths = sources;
   std::map<std::string, std::string> meta = {{"modality", a.modality},
@@ -132,6 +140,7 @@ int run_bundle_embed(const EmbedArgs& a, Modality m, const std::vector<MediaInpu
                                              {"model", a.model},
                                              {"key", a.modality},
                                              {"dim", std::to_string(emb.size(1))},
+                                             {"precision", bundle.precision()},
                                              {"paths", paths.dump()}};
   std::vector<std::pair<std::string, at::Tensor>> tensors = {{a.modality, emb}};
   for (auto& [n, ts] : expert_rows) tensors.emplace_back(a.modality + "/" + n, at::cat(ts, 0));
@@ -146,6 +155,7 @@ int run_embed(const EmbedArgs& a) {
   Modality m = experts::parse_modality(a.modality);
   require(a.expert.empty() != a.model.empty(), "pass exactly one of --expert NAME and --model BUNDLE");
   require(a.batch > 0, "--batch must be positive");
+  require(a.prefetch >= 0, "--prefetch must be 0 or more");
   require(m == Modality::Text || a.texts.empty(), "--text is only for --modality text");
 
   // Gather every input first: a missing file fails before any model is loaded.
@@ -164,9 +174,10 @@ int run_embed(const EmbedArgs& a) {
   require(!items.empty(), "no inputs (give files, directories, @list.txt or --text)");
 
   if (a.options.threads > 0) tensor_io::set_compute_threads(a.options.threads);
-  if (!a.model.empty()) return run_bundle_embed(a, m, items, sources);
+  if (!a.model.empty()) return run_bundle_embed(a, m, items, sources, files);
   auto expert = experts::create_expert(a.expert, a.options);
   require(expert->covers(m), "expert '" + a.expert + "' does not embed " + a.modality);
+  refuse_other_modalities(m, files);
 
   Progress progress(items.size(), a.progress || isatty(2));
   std::vector<at::Tensor> rows;
@@ -206,11 +217,13 @@ VerbRun setup(CLI::App& sub) {
   auto a = std::make_shared<EmbedArgs>();
   sub.add_option("--expert", a->expert, "Registered expert (imagebind, uni3d, precomputed, ...)");
   sub.add_option("--model", a->model, "A model bundle: embed into its unified space instead of one expert's");
-  sub.add_flag("--save-experts", a->save_experts, "With --model: also write each expert's <modality>/<EXPERT> rows");
+  sub.add_flag("--keep-experts,--save-experts", a->save_experts,
+               "With --model: also write each expert's <modality>/<EXPERT> rows (a training pool in the same pass)");
   sub.add_option("--weights", a->options.weights, "The expert's weights (.pth/.pt/.safetensors; a pool for precomputed)");
   sub.add_option("--config", a->options.config, "JSON config overriding the built-in size");
   sub.add_option("--size", a->options.size, "Built-in size (imagebind: huge)");
-  sub.add_option("--precision", a->options.precision, "fp32 | bf16 (a bundle's default: its manifest's)")
+  sub.add_option("--precision", a->options.precision,
+                 "fp32 | bf16 (| auto with --model; a bundle's default: its manifest's, else bf16 where the CPU has it)")
       ->capture_default_str()
       ->each([a](const std::string&) { a->precision_given = true; });
   sub.add_option("--bpe", a->options.bpe_vocab, "BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for text");
@@ -225,7 +238,10 @@ VerbRun setup(CLI::App& sub) {
   sub.add_option("--out", a->out, "Output .safetensors")->required();
   sub.add_option("--batch", a->batch, "Inputs per encode call")->capture_default_str();
   sub.add_option("--threads", a->options.threads, "Compute threads (0 = libtorch default)");
-  sub.add_flag("--progress", a->progress, "Progress bar on stderr even when it is not a terminal");
+  sub.add_option("--prefetch", a->prefetch,
+                 "With --model: batches read and preprocessed ahead while one is encoded (0 = no overlap)")
+      ->capture_default_str();
+  sub.add_flag("--progress", a->progress, "Progress bar with items/s on stderr even when it is not a terminal");
   return [a] { return run_embed(*a); };
 }
 

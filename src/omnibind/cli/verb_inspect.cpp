@@ -13,6 +13,7 @@
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/atomic_file.h"
+#include "omnibind/common/cpu_features.h"
 #include "omnibind/common/error.h"
 #include "omnibind/experts/audio_text/audio_text_checkpoint.h"
 #include "omnibind/experts/checkpoint_family.h"
@@ -63,7 +64,10 @@ int run_inspect_bundle(const InspectOptions& o) {
   const fs::path dir = o.path;
   const std::string src = (dir / pipeline::kBundleManifestFile).string();
   const pipeline::BundleManifest m = pipeline::parse_bundle_manifest(read_file_bytes(src), src);
-  const binding::Precision precision = binding::parse_precision(m.precision);
+  // "auto" (or unset): what ModelBundle::load picks on this CPU.
+  const std::string precision_name =
+      m.precision.empty() || m.precision == "auto" ? std::string(default_precision()) : m.precision;
+  const binding::Precision precision = binding::parse_precision(precision_name);
   const fs::path heads = pipeline::bundle_file_path(dir, m.heads);
   binding::BindingConfig config;
   std::string binding_what;
@@ -86,7 +90,8 @@ int run_inspect_bundle(const InspectOptions& o) {
   ojson j;
   j["bundle"] = o.path;
   j["binding"] = binding_what;
-  j["precision"] = m.precision;
+  j["precision"] = precision_name;
+  if (precision_name != m.precision) j["precision_recorded"] = m.precision.empty() ? "auto" : m.precision;
   j["heads"] = {{"path", m.heads}, {"layout", m.heads_layout}};
   ojson spaces = ojson::array();
   for (auto& e : m.experts) {
@@ -189,7 +194,9 @@ int run_inspect_bundle(const InspectOptions& o) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("bundle:    %s\nbinding:   %s\nprecision: %s\nheads:     %s (%s layout)\n", o.path.c_str(),
-                binding_what.c_str(), m.precision.c_str(), m.heads.c_str(), m.heads_layout.c_str());
+                binding_what.c_str(),
+                (precision_name == m.precision ? precision_name : precision_name + " (auto: this CPU's default)").c_str(),
+                m.heads.c_str(), m.heads_layout.c_str());
     std::printf("spaces:\n");
     for (auto& x : spaces) {
       std::string mods;

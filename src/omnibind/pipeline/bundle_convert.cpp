@@ -62,7 +62,8 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
   require(!o.heads.empty(), "no heads checkpoint (--heads CKPT)");
   require(o.preset.empty() || o.config.empty(), "give at most one of --preset and --config");
   require(o.layout == "folded" || o.layout == "official", "--layout must be folded or official, got '" + o.layout + "'");
-  binding::parse_precision(o.precision);
+  require(o.precision == "auto" || o.precision == "fp32" || o.precision == "bf16",
+          "--precision must be fp32, bf16 or auto, got '" + o.precision + "'");
   require(!o.experts.empty(), "no experts (--expert NAME=FAMILY:WEIGHTS, one per bound space)");
   std::error_code ec;
   require(o.overwrite || !fs::exists(out, ec), out.string() + ": already exists (pass --overwrite to replace it)");
@@ -188,7 +189,7 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
   fs::remove_all(staging, ec);
   write_bundle(staging, m, files);
   try {
-    ModelBundle::load(staging);
+    ModelBundle::load(staging).verify_experts();  // experts are built lazily: check each once
   } catch (...) {
     fs::remove_all(staging, ec);
     throw;

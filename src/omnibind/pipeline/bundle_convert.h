@@ -32,7 +32,7 @@ struct ConvertOptions {
   std::string config;        // a binding config JSON file; neither: the heads' __metadata__.binding_config
   std::vector<ConvertExpert> experts;
   std::string layout = "folded";  // "folded" | "official"
-  std::string precision = "fp32"; // the manifest's default precision
+  std::string precision = "auto"; // the manifest's default precision: fp32 | bf16 | auto (bf16 where the CPU has it natively)
   bool reference_experts = false; // keep expert files where they are (absolute paths) instead of copying
   // How expert files get into the bundle: "auto" (hard link, else copy), "reference" (absolute path,
   // nothing copied; what reference_experts = true means), "link" (hard link; InputError when the

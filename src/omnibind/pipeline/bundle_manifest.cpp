@@ -59,8 +59,8 @@ BundleManifest parse_bundle_manifest(const std::string& json_text, const std::st
   if (m.heads_layout != "official" && m.heads_layout != "folded")
     throw field_error("heads_layout", "must be \"official\" or \"folded\", got \"" + m.heads_layout + "\"");
   get_string(j, "precision", "precision", m.precision);
-  if (m.precision != "fp32" && m.precision != "bf16")
-    throw field_error("precision", "must be fp32 or bf16, got \"" + m.precision + "\"");
+  if (!m.precision.empty() && m.precision != "fp32" && m.precision != "bf16" && m.precision != "auto")
+    throw field_error("precision", "must be fp32, bf16 or auto, got \"" + m.precision + "\"");
 
   if (!j.contains("experts") || !j["experts"].is_array() || j["experts"].empty())
     throw field_error("experts", "must be a non-empty list of {\"name\", \"family\", \"weights\", ...}");
@@ -150,7 +150,7 @@ std::string bundle_manifest_to_json(const BundleManifest& m) {
   else if (m.binding) j["binding"] = json::parse(binding::binding_config_to_json(*m.binding));
   j["heads"] = m.heads;
   j["heads_layout"] = m.heads_layout;
-  j["precision"] = m.precision;
+  if (!m.precision.empty()) j["precision"] = m.precision;
   j["experts"] = json::array();
   for (auto& e : m.experts) {
     json x;

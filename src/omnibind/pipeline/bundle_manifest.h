@@ -4,7 +4,7 @@
 //   {"format":"omnibind-bundle","version":1,
 //    "binding": <BindingConfig JSON> | {"preset":"base|large|full"},   (optional when the heads file's
 //                                        __metadata__.binding_config holds it)
-//    "heads": "heads.safetensors",  "heads_layout": "official" | "folded",  "precision": "fp32"|"bf16",
+//    "heads": "heads.safetensors",  "heads_layout": "official" | "folded",  "precision": "fp32"|"bf16"|"auto",
 //    "experts": [{"name":"CLAP", "family":"zoo", "weights":"experts/clap.safetensors",
 //                 "config":"", "size":"", "bpe":"", "vocab":[], "modalities":["audio","text"]}]}
 // "vocab" lists tokenizer files (ExpertOptions::vocab_files: BERT vocab.txt, RoBERTa vocab.json +
@@ -45,7 +45,7 @@ struct BundleManifest {
   std::optional<binding::BindingConfig> binding;  // custom binding; neither -> from the heads' metadata
   std::string heads = "heads.safetensors";
   std::string heads_layout = "official";  // "folded": BatchNorm already folded (see docs/BUNDLE.md)
-  std::string precision = "fp32";
+  std::string precision;  // "fp32" | "bf16" | "auto"; "" (absent) = "auto": omnibind::default_precision()
   std::vector<BundleExpert> experts;
   std::vector<BundleFileRecord> files;  // optional records (sizes, sha256)
 };

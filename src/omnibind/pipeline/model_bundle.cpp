@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include "omnibind/common/atomic_file.h"
+#include "omnibind/common/cpu_features.h"
 #include "omnibind/common/error.h"
+#include "omnibind/pipeline/expert_probe.h"
 #include "omnibind/tensor_io/checkpoint.h"
 #include "omnibind/tensor_io/safetensors.h"
 
@@ -22,8 +25,6 @@ std::string join(const std::vector<std::string>& v) {
   for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
   return s;
 }
-
-bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
 
 // A manifest path -> a path on disk (relative to the bundle); "" stays "". InputError when missing.
 std::string resolve(const fs::path& dir, const std::string& source, const std::string& field, const std::string& p) {
@@ -68,6 +69,24 @@ at::Tensor run_expert(const experts::Expert& e, Modality m, const std::vector<Me
   return out.to(at::kFloat);
 }
 
+// "fp32" | "bf16": the option when given, else the manifest's; "" or "auto" = the CPU's default.
+std::string resolve_precision(const std::string& option, const std::string& manifest) {
+  const std::string& p = !option.empty() ? option : manifest;
+  return p.empty() || p == "auto" ? std::string(default_precision()) : p;
+}
+
+std::string dim_message(const std::string& src, const std::string& f, const BundleExpert& e, int64_t got, int64_t want) {
+  return src + ": " + f + " ('" + e.name + "', family " + e.family + ") gives " + std::to_string(got) +
+         "-d embeddings but the heads take " + std::to_string(want);
+}
+
+// Multi-line build errors (rare) become one line.
+std::string one_line(std::string s) {
+  for (auto& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
 }  // namespace
 
 ModelBundle ModelBundle::load(const fs::path& dir_in, const BundleLoadOptions& options) {
@@ -82,7 +101,8 @@ ModelBundle ModelBundle::load(const fs::path& dir_in, const BundleLoadOptions& o
   b.manifest_ = parse_bundle_manifest(read_file_bytes(src), src);
   check_recorded_sizes(dir_in, b.manifest_, src);  // bundle.json "files": sizes as recorded (cheap)
   const BundleManifest& mf = b.manifest_;
-  const std::string precision = options.precision.empty() ? mf.precision : options.precision;
+  b.precision_ = resolve_precision(options.precision, mf.precision);
+  const std::string& precision = b.precision_;
   const binding::Precision prec = binding::parse_precision(precision);
 
   // Heads and binding config.
@@ -104,8 +124,12 @@ ModelBundle ModelBundle::load(const fs::path& dir_in, const BundleLoadOptions& o
     b.model_ = std::make_shared<binding::OmniBindModel>(binding::OmniBindModel::load(heads.sd, config, prec));
   const binding::BindingConfig& cfg = b.model_->config();
 
-  // Experts: one instance per distinct (family, files, size), shared by the entries naming it.
-  std::map<std::string, std::shared_ptr<const experts::Expert>> instances;
+  // Experts: validated now (names, files, family, and widths/modalities where the family's probe
+  // knows them without reading weights), built on first use. One instance per distinct (family,
+  // files, size), shared by the entries naming it.
+  std::set<std::string> families;
+  for (auto& [name, description] : experts::list_experts()) families.insert(name);
+  std::map<std::string, std::shared_ptr<Instance>> instances;
   for (size_t i = 0; i < mf.experts.size(); ++i) {
     const BundleExpert& e = mf.experts[i];
     const std::string f = "experts[" + std::to_string(i) + "]";
@@ -122,33 +146,19 @@ ModelBundle ModelBundle::load(const fs::path& dir_in, const BundleLoadOptions& o
       o.vocab_files.push_back(resolve(dir_in, src, f + ".vocab[" + std::to_string(v) + "]", e.vocab[v]));
     o.precision = precision;
     o.threads = options.threads;
+    require(families.count(e.family) != 0, src + ": " + f + " ('" + e.name + "', family " + e.family +
+                                               "): unknown expert family '" + e.family + "' (known: " +
+                                               join(std::vector<std::string>(families.begin(), families.end())) + ")");
     std::string key = e.family + "\n" + o.weights + "\n" + o.config + "\n" + o.size + "\n" + o.bpe_vocab;
     for (auto& v : o.vocab_files) key += "\n" + v;
     auto it = instances.find(key);
     if (it == instances.end()) {
-      std::shared_ptr<const experts::Expert> made;
-      try {
-        made = experts::create_expert(e.family, o);
-      } catch (const InputError& err) {
-        throw InputError(src + ": " + f + " ('" + e.name + "', family " + e.family + "): " + err.what());
-      }
-      it = instances.emplace(key, std::move(made)).first;
+      auto inst = std::make_shared<Instance>();
+      inst->family = e.family;
+      inst->options = o;
+      it = instances.emplace(key, std::move(inst)).first;
     }
-    const experts::Expert& x = *it->second;
-    for (auto& mod : e.modalities)
-      require(x.covers(experts::parse_modality(mod)), src + ": field '" + f + ".modalities' lists " + mod + " but family '" +
-                                                         e.family + "' (" + (e.weights.empty() ? "" : e.weights) +
-                                                         ") does not embed it");
-    int64_t want = 0;
-    try {
-      want = b.model_->input_dim(e.name);
-    } catch (const InputError&) {
-      want = cfg.find(e.name)->dim;  // an expert the heads never see (e.g. a Base/Large backbone)
-    }
-    require(want <= 0 || x.dim() == want, src + ": " + f + " ('" + e.name + "', family " + e.family + ") gives " +
-                                              std::to_string(x.dim()) + "-d embeddings but the heads take " +
-                                              std::to_string(want));
-    b.feeds_.push_back(Feed{e, it->second});
+    b.feeds_.push_back(check_feed(b, e, i, src, it->second));
   }
 
   if (b.modalities().empty()) {
@@ -156,21 +166,166 @@ ModelBundle ModelBundle::load(const fs::path& dir_in, const BundleLoadOptions& o
     for (auto& m : b.model_->modalities()) {
       std::vector<std::string> missing;
       for (auto& n : b.model_->required_inputs(m))
-        if (!b.expert_for(n, experts::parse_modality(m))) missing.push_back(n);
+        if (!b.feed_for(n, experts::parse_modality(m))) missing.push_back(n);
       why += (why.empty() ? "" : "; ") + m + " lacks " + join(missing);
     }
     throw InputError(src + ": no modality has an expert for every space it needs (" + why + ")");
   }
+  if (options.eager)
+    for (Modality m : b.modalities()) b.experts_for(m);
   return b;
 }
 
-const experts::Expert* ModelBundle::expert_for(const std::string& name, Modality m) const {
-  const std::string mn(experts::modality_name(m));
-  for (auto& f : feeds_) {
-    if (f.entry.name != name) continue;
-    if (f.entry.modalities.empty() ? f.expert->covers(m) : contains(f.entry.modalities, mn)) return f.expert.get();
+// One manifest entry -> a feed: its width (what the heads take) and the modalities it may serve,
+// checked against the family's probe when that knows them.
+ModelBundle::Feed ModelBundle::check_feed(const ModelBundle& b, const BundleExpert& e, size_t i, const std::string& src,
+                                          std::shared_ptr<Instance> inst) {
+  const std::string f = "experts[" + std::to_string(i) + "]";
+  const binding::BindingConfig& cfg = b.model_->config();
+  Feed feed;
+  feed.entry = e;
+  feed.index = i;
+  feed.instance = std::move(inst);
+  try {
+    feed.want_dim = b.model_->input_dim(e.name);
+  } catch (const InputError&) {
+    feed.want_dim = cfg.find(e.name)->dim;  // an expert the heads never see (e.g. a Base/Large backbone)
   }
+  const ExpertTraits t = probe_expert(e.family, feed.instance->options);
+  for (auto& mod : e.modalities) {
+    Modality m = experts::parse_modality(mod);
+    require(t.modalities.empty() || std::find(t.modalities.begin(), t.modalities.end(), m) != t.modalities.end(),
+            src + ": field '" + f + ".modalities' lists " + mod + " but family '" + e.family + "' (" + e.weights +
+                ") does not embed it");
+    feed.serves.push_back(m);
+  }
+  if (e.modalities.empty())
+    feed.serves = !t.modalities.empty() ? t.modalities
+                                        : std::vector<Modality>{Modality::Audio, Modality::Image, Modality::Text, Modality::Point};
+  require(feed.want_dim <= 0 || t.dim <= 0 || t.dim == feed.want_dim, dim_message(src, f, e, t.dim, feed.want_dim));
+  return feed;
+}
+
+const ModelBundle::Feed* ModelBundle::feed_for(const std::string& name, Modality m) const {
+  for (auto& f : feeds_)
+    if (f.entry.name == name && std::find(f.serves.begin(), f.serves.end(), m) != f.serves.end()) return &f;
   return nullptr;
+}
+
+// The feed's instance, built if needed, checked against what the entry promises (width, modality).
+std::shared_ptr<const experts::Expert> ModelBundle::build(const Feed& f, Modality m) const {
+  const std::string src = (dir_ / kBundleManifestFile).string();
+  const std::string what = "experts[" + std::to_string(f.index) + "] ('" + f.entry.name + "', family " + f.entry.family + ")";
+  std::shared_ptr<const experts::Expert> x;
+  {
+    std::lock_guard<std::mutex> lock(f.instance->mutex);
+    if (!f.instance->expert) {
+      try {
+        f.instance->expert = experts::create_expert(f.instance->family, f.instance->options);
+      } catch (const InputError& err) {
+        throw InputError(src + ": " + what + ": " + one_line(err.what()));
+      }
+    }
+    x = f.instance->expert;
+  }
+  require(x->covers(m), src + ": " + what + " (" + f.entry.weights + ") does not embed " + std::string(experts::modality_name(m)));
+  require(f.want_dim <= 0 || x->dim() == f.want_dim,
+          dim_message(src, "experts[" + std::to_string(f.index) + "]", f.entry, x->dim(), f.want_dim));
+  return x;
+}
+
+const experts::Expert* ModelBundle::expert_for(const std::string& name, Modality m) const {
+  const Feed* f = feed_for(name, m);
+  return f ? build(*f, m).get() : nullptr;
+}
+
+std::vector<ModelBundle::ExpertRun> ModelBundle::experts_for(Modality m) const {
+  check_covers(m);
+  std::vector<ExpertRun> runs;
+  std::map<const Instance*, size_t> seen;
+  for (auto& n : model_->required_inputs(std::string(experts::modality_name(m)))) {
+    const Feed* f = feed_for(n, m);
+    auto it = seen.find(f->instance.get());
+    if (it == seen.end()) {
+      it = seen.emplace(f->instance.get(), runs.size()).first;
+      runs.push_back(ExpertRun{build(*f, m), {}, f->instance->family});
+    } else {
+      build(*f, m);  // same instance: checks this entry's width/modality
+    }
+    runs[it->second].names.push_back(n);
+  }
+  return runs;
+}
+
+void ModelBundle::verify_experts() const {
+  std::vector<Instance*> order;
+  for (auto& f : feeds_)
+    if (std::find(order.begin(), order.end(), f.instance.get()) == order.end()) order.push_back(f.instance.get());
+  const auto served = modalities();
+  for (Instance* inst : order) {
+    bool was_built;
+    {
+      std::lock_guard<std::mutex> lock(inst->mutex);
+      was_built = inst->expert != nullptr;
+    }
+    for (auto& f : feeds_) {
+      if (f.instance.get() != inst) continue;
+      for (Modality m : served) {
+        auto need = model_->required_inputs(std::string(experts::modality_name(m)));
+        if (std::find(need.begin(), need.end(), f.entry.name) != need.end() && feed_for(f.entry.name, m) == &f) build(f, m);
+      }
+    }
+    if (!was_built) {
+      std::lock_guard<std::mutex> lock(inst->mutex);
+      inst->expert.reset();
+    }
+  }
+}
+
+size_t ModelBundle::release_experts() const {
+  std::set<Instance*> done;
+  size_t n = 0;
+  for (auto& f : feeds_) {
+    if (!done.insert(f.instance.get()).second) continue;
+    std::lock_guard<std::mutex> lock(f.instance->mutex);
+    if (f.instance->expert) ++n;
+    f.instance->expert.reset();
+  }
+  return n;
+}
+
+size_t ModelBundle::release_experts(Modality m) const {
+  std::set<Instance*> done;
+  size_t n = 0;
+  if (!covers(m)) return 0;
+  for (auto& name : model_->required_inputs(std::string(experts::modality_name(m)))) {
+    const Feed* f = feed_for(name, m);
+    if (!f || !done.insert(f->instance.get()).second) continue;
+    std::lock_guard<std::mutex> lock(f->instance->mutex);
+    if (f->instance->expert) ++n;
+    f->instance->expert.reset();
+  }
+  return n;
+}
+
+std::vector<std::string> ModelBundle::loaded_experts() const {
+  std::set<std::string> names;
+  for (auto& f : feeds_) {
+    std::lock_guard<std::mutex> lock(f.instance->mutex);
+    if (f.instance->expert) names.insert(f.entry.name);
+  }
+  return {names.begin(), names.end()};
+}
+
+size_t ModelBundle::loaded_instances() const {
+  std::set<Instance*> done;
+  size_t n = 0;
+  for (auto& f : feeds_) {
+    if (!done.insert(f.instance.get()).second) continue;
+    std::lock_guard<std::mutex> lock(f.instance->mutex);
+    n += f.instance->expert ? 1 : 0;
+  }
+  return n;
 }
 
 std::vector<Modality> ModelBundle::modalities() const {
@@ -178,7 +333,7 @@ std::vector<Modality> ModelBundle::modalities() const {
   for (auto& name : model_->modalities()) {
     Modality m = experts::parse_modality(name);
     bool ok = true;
-    for (auto& n : model_->required_inputs(name)) ok = ok && expert_for(n, m) != nullptr;
+    for (auto& n : model_->required_inputs(name)) ok = ok && feed_for(n, m) != nullptr;
     if (ok) out.push_back(m);
   }
   return out;
@@ -204,12 +359,9 @@ std::map<std::string, at::Tensor> ModelBundle::expert_embeddings(Modality m, con
   require(!inputs.empty(), "nothing to embed");
   at::NoGradGuard no_grad;
   std::map<std::string, at::Tensor> out;
-  std::map<const experts::Expert*, at::Tensor> done;  // one expert feeding several names runs once
-  for (auto& n : model_->required_inputs(std::string(experts::modality_name(m)))) {
-    const experts::Expert* e = expert_for(n, m);
-    auto it = done.find(e);
-    if (it == done.end()) it = done.emplace(e, run_expert(*e, m, inputs)).first;
-    out[n] = it->second;
+  for (auto& run : experts_for(m)) {  // one expert feeding several names runs once
+    at::Tensor x = run_expert(*run.expert, m, inputs);
+    for (auto& n : run.names) out[n] = x;
   }
   return out;
 }
