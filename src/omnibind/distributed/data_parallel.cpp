@@ -17,10 +17,13 @@ int64_t handle_of(DistributedContext& dist) { return static_cast<int64_t>(reinte
 struct GatherRows : torch::autograd::Function<GatherRows> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& local, int64_t handle) {
     DistributedContext& dist = context_of(handle);
-    at::Tensor counts = at::cat(dist.all_gather(at::full({1}, local.size(0), at::kLong), "gathering a batch"));
-    ctx->saved_data["begin"] = counts.narrow(0, 0, dist.rank()).sum().item<int64_t>();
+    std::vector<int64_t> counts;
+    at::Tensor all = dist.all_gather_rows(local.contiguous(), "gathering a batch", &counts);
+    int64_t begin = 0;
+    for (int r = 0; r < dist.rank(); ++r) begin += counts[static_cast<size_t>(r)];
+    ctx->saved_data["begin"] = begin;
     ctx->saved_data["rows"] = local.size(0);
-    return dist.all_gather_rows(local.contiguous(), "gathering a batch");
+    return all;
   }
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const int64_t begin = ctx->saved_data["begin"].toInt(), rows = ctx->saved_data["rows"].toInt();

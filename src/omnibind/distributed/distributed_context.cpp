@@ -8,6 +8,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <glog/logging.h>
+
 #include <csignal>
 
 #include <algorithm>
@@ -117,6 +119,13 @@ DistributedContext DistributedContext::connect(const RankInfo& info) {
   const std::string where = info.master_addr + ":" + std::to_string(info.master_port);
   const std::string me = "rank " + std::to_string(info.rank) + " of " + std::to_string(info.world_size);
   auto impl = std::make_unique<Impl>();
+  // c10d logs every failed bind and connect retry through glog; the rendezvous reports its own one-line
+  // errors, so keep glog to fatal messages until the group is up.
+  struct QuietGlog {
+    int saved = FLAGS_minloglevel;
+    QuietGlog() { FLAGS_minloglevel = 3; }
+    ~QuietGlog() { FLAGS_minloglevel = saved; }
+  } quiet_glog;
 
   // 1. The store: rank 0 hosts it (a port in use is the user's to fix), the others connect (retrying
   //    until the timeout: rank 0 may start later).
@@ -226,11 +235,18 @@ std::vector<at::Tensor> DistributedContext::all_gather(const at::Tensor& tensor,
   return out[0];
 }
 
-at::Tensor DistributedContext::all_gather_rows(const at::Tensor& rows, const std::string& what) {
-  if (!impl_) return rows;
+at::Tensor DistributedContext::all_gather_rows(const at::Tensor& rows, const std::string& what, std::vector<int64_t>* counts_out) {
+  if (!impl_) {
+    if (counts_out) *counts_out = {rows.size(0)};
+    return rows;
+  }
   auto counts = all_gather(at::full({1}, rows.size(0), at::kLong), what);
   int64_t most = 0;
   for (auto& c : counts) most = std::max(most, c.item<int64_t>());
+  if (counts_out) {
+    counts_out->clear();
+    for (auto& c : counts) counts_out->push_back(c.item<int64_t>());
+  }
   std::vector<int64_t> shape = rows.sizes().vec();
   shape[0] = most;
   at::Tensor padded = at::zeros(shape, rows.options());

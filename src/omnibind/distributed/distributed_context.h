@@ -65,7 +65,9 @@ class DistributedContext {
   // Every rank's tensor (same shape and dtype on every rank), in rank order.
   std::vector<at::Tensor> all_gather(const at::Tensor& tensor, const std::string& what = "all-gather");
   // Rows of every rank concatenated in rank order; ranks may hold different row counts (same trailing shape).
-  at::Tensor all_gather_rows(const at::Tensor& rows, const std::string& what = "all-gather");
+  // `counts`, when given, receives every rank's row count.
+  at::Tensor all_gather_rows(const at::Tensor& rows, const std::string& what = "all-gather",
+                             std::vector<int64_t>* counts = nullptr);
 
  private:
   struct Impl;
