@@ -129,15 +129,22 @@ DistributedContext DistributedContext::connect(const RankInfo& info) {
 
   // 1. The store: rank 0 hosts it (a port in use is the user's to fix), the others connect (retrying
   //    until the timeout: rank 0 may start later).
+  //    Under torchrun's agent (TORCHELASTIC_USE_AGENT_STORE=True) the agent already hosts the store on
+  //    MASTER_PORT: every rank connects as a client, under a prefix per restart attempt, as PyTorch does.
+  const bool agent_store = env("TORCHELASTIC_USE_AGENT_STORE") == "True";
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(info.master_port);
-  so.isServer = info.rank == 0;
+  so.isServer = info.rank == 0 && !agent_store;
   so.waitWorkers = false;
   so.timeout = timeout;
   try {
     impl->store = c10::make_intrusive<c10d::TCPStore>(info.master_addr, so);
+    if (agent_store) {
+      const std::string attempt = env("TORCHELASTIC_RESTART_COUNT");
+      impl->store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + (attempt.empty() ? "0" : attempt), impl->store);
+    }
   } catch (const std::exception& e) {
-    if (info.rank == 0)
+    if (so.isServer)
       throw InputError(me + ": cannot host the rendezvous on port " + std::to_string(info.master_port) +
                        " (in use by another job? pick another MASTER_PORT / --master-port): " + first_line(e.what()));
     throw InputError(me + ": rank 0 did not arrive: no rendezvous at " + where + " within " + seconds(info.timeout_s) + " (" +
