@@ -11,6 +11,7 @@ PACKAGES=(
   libtorch-dev              # tensors, nn, autograd, oneDNN (Debian's CPU build of libtorch 1.13)
   libopenblas0-pthread libopenblas-dev  # without it libblas.so.3 is the reference BLAS: ~50x slower GEMM
   libfaiss-dev              # search and pseudo-pair mining
+  libgloo-dev               # Gloo headers for c10d's ProcessGroupGloo (the library itself comes with libtorch)
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libpcre2-dev              # Unicode regex for the CLIP BPE tokenizer
   libicu-dev                # Unicode lowercasing and NFC for the CLIP BPE tokenizer

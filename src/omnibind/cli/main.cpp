@@ -8,6 +8,7 @@
 #include "omnibind/common/error.h"
 #include "omnibind/common/process_memory.h"
 #include "omnibind/common/printable.h"
+#include "omnibind/distributed/distributed_context.h"
 
 namespace omnibind::cli {
 std::vector<VerbInfo>& verb_registry() {
@@ -52,6 +53,9 @@ int main(int argc, char** argv) {
     } catch (const InputError& e) {
       std::fprintf(stderr, "%s: %s\n", verb_name.c_str(), printable_message(e.what()).c_str());
       return 2;
+    } catch (const distributed::PeerError& e) {  // another rank failed (docs/SCALING.md): not this rank's bug
+      std::fprintf(stderr, "%s: %s\n", verb_name.c_str(), printable_message(e.what()).c_str());
+      return 1;
     } catch (const std::exception& e) {
       std::string msg = e.what();
       // libtorch messages carry a C++ backtrace after the first line: keep the first line only.

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "omnibind/cli/distributed_flags.h"
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
@@ -18,6 +19,7 @@ struct PairsOptions {
   training::MiningOptions mining;
   int threads = 0;
   bool quiet = false;
+  distributed::LaunchOptions dist;
 };
 
 // One human line per stat family on stderr; the full JSON goes into the file's metadata.
@@ -40,15 +42,23 @@ int run_pairs(const PairsOptions& o) {
   require(o.threads >= 0, "--threads must be 0 (all cores) or a positive count");
   tensor_io::set_compute_threads(o.threads);
   auto pool = training::EmbeddingPool::open(o.pools);
+  // Several ranks: each searches its share of the anchors, every rank gets all tuples, rank 0 writes.
+  auto dist = distributed::DistributedContext::connect(o.dist);
+  training::MiningOptions mining = o.mining;
+  mining.dist = &dist;
+  const bool quiet = o.quiet || !dist.is_root();
   nlohmann::json stats;
   auto progress = [&](const std::string& stage, double f) {
-    if (!o.quiet) std::fprintf(stderr, "\r%s %5.1f%%", stage.c_str(), 100 * f);
+    if (!quiet) std::fprintf(stderr, "\r%s %5.1f%%", stage.c_str(), 100 * f);
   };
-  auto tuples = training::mine_tuples(pool, o.mining, &stats, progress);
-  if (!o.quiet) std::fprintf(stderr, "\n");
-  training::save_tuples(o.out, tuples, stats);
-  if (!o.stats_json.empty()) write_bytes_atomically(o.stats_json, stats.dump(2) + "\n");
-  print_stats(stats);
+  auto tuples = training::mine_tuples(pool, mining, &stats, progress);
+  if (!quiet) std::fprintf(stderr, "\n");
+  if (dist.is_root()) {
+    training::save_tuples(o.out, tuples, stats);
+    if (!o.stats_json.empty()) write_bytes_atomically(o.stats_json, stats.dump(2) + "\n");
+    print_stats(stats);
+  }
+  dist.barrier("waiting for rank 0 to write the tuples");
   return 0;
 }
 
@@ -68,6 +78,7 @@ VerbRun setup_pairs(CLI::App& app) {
   app.add_option("--threads", o->threads, "Threads for the similarity GEMMs and FAISS (0 = all cores)")->capture_default_str();
   app.add_option("--stats-json", o->stats_json, "Also write the statistics as JSON here");
   app.add_flag("--quiet", o->quiet, "No progress on stderr");
+  add_distributed_flags(app, o->dist);
   return [o] { return run_pairs(*o); };
 }
 

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "omnibind/binding/binding_config.h"
+#include "omnibind/cli/distributed_flags.h"
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/error.h"
 #include "omnibind/training/binding_trainer.h"
@@ -19,6 +20,7 @@ struct TrainCliOptions {
   training::TrainOptions train;
   bool no_decoupling = false, aggregate = false, quiet = false;
   int topk = 8;
+  distributed::LaunchOptions dist;
 };
 
 int run_train(TrainCliOptions& o) {
@@ -30,6 +32,9 @@ int run_train(TrainCliOptions& o) {
   auto config = binding::load_binding_config(o.config);
   auto pool = training::EmbeddingPool::open(o.pools);
   training::check_pool_against_config(pool, config);
+  // Several ranks: mining and every batch shared out, rank 0 writes the state file and the checkpoint.
+  auto dist = distributed::DistributedContext::connect(o.dist);
+  if (!dist.is_root()) o.quiet = true;
   training::TupleSet tuples;
   if (!o.pairs.empty()) {
     tuples = training::load_tuples(o.pairs);
@@ -38,6 +43,7 @@ int run_train(TrainCliOptions& o) {
     m.aggregate = o.aggregate;
     m.topk = o.aggregate ? o.topk : 1;
     m.seed = o.train.seed;
+    m.dist = &dist;
     tuples = training::mine_tuples(pool, m, nullptr, [&](const std::string& stage, double f) {
       if (!o.quiet) std::fprintf(stderr, "\r%s %5.1f%%   ", stage.c_str(), 100 * f);
     });
@@ -52,8 +58,13 @@ int run_train(TrainCliOptions& o) {
     o.train.progress = [](const training::TrainProgress& p) {
       std::fprintf(stderr, "\r[%5.1f%%] %-40s loss %.4f  ETA %4.0fs ", 100 * p.fraction, p.stage.c_str(), p.loss, p.eta_seconds);
     };
+  o.train.dist = &dist;
   auto state = training::train_binding(pool, tuples, config, o.train);
   if (!o.quiet) std::fprintf(stderr, "\n");
+  if (!dist.is_root()) {
+    dist.barrier("waiting for rank 0 to write the checkpoint");
+    return 0;
+  }
   training::write_binding_checkpoint(o.out, state, config);
   std::error_code ec;
   fs::remove(o.train.state_file, ec);  // the run finished: the resume state is no longer needed
@@ -61,6 +72,7 @@ int run_train(TrainCliOptions& o) {
     if (!config.slots(m).empty() && config.router_inputs.count(m) && !pool.has_modality(m))
       std::fprintf(stderr, "note: the pool has no %s items; the %s router keeps its initial weights\n", m.c_str(), m.c_str());
   std::fprintf(stderr, "wrote %s (%zu tensors, %lld tuples)\n", o.out.c_str(), state.size(), static_cast<long long>(tuples.size()));
+  dist.barrier("waiting for rank 0 to write the checkpoint");
   return 0;
 }
 
@@ -90,6 +102,7 @@ VerbRun setup_train(CLI::App& app) {
   app.add_option("--topk", o->topk, "Top-k for --aggregate")->capture_default_str();
   app.add_flag("--resume", o->train.resume, "Continue from OUT.train-state.safetensors");
   app.add_flag("--quiet", o->quiet, "No progress on stderr");
+  add_distributed_flags(app, o->dist);
   return [o] { return run_train(*o); };
 }
 

@@ -17,6 +17,7 @@
 
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/common/error.h"
+#include "omnibind/distributed/data_parallel.h"
 #include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
@@ -90,7 +91,7 @@ std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, 
 }
 
 void save_state(const TrainOptions& o, const RunState& s, const std::string& fingerprint) {
-  if (o.state_file.empty()) return;
+  if (o.state_file.empty() || (o.dist && !o.dist->is_root())) return;
   NamedTensors list(s.tensors.begin(), s.tensors.end());
   if (list.empty()) list.emplace_back("__empty__", at::zeros({1}));
   tensor_io::write_tensors(o.state_file.string(), list,
@@ -199,6 +200,15 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   const std::string fingerprint = run_fingerprint(config, o, T);
   RunState state = load_state(o, fingerprint);
 
+  // Data parallel (o.dist with several ranks): this rank's share of a batch, the whole batch's rows of a
+  // result (differentiable), forward with synchronised BatchNorm, gradients summed over the ranks.
+  distributed::DistributedContext single;
+  distributed::DistributedContext& dist = o.dist ? *o.dist : single;
+  auto forward = [&](torch::nn::Sequential& m, const at::Tensor& x) {
+    return dist.distributed() ? distributed::forward_sync_batch_norm(*m, x, dist) : m->forward(x);
+  };
+  auto whole_batch = [&](const at::Tensor& local) { return distributed::gather_rows_with_grad(dist, local); };
+
   const double units = static_cast<double>(spaces.size() * K * o.projector_epochs) + static_cast<double>(o.router_epochs) * 2;
   Reporter reporter(o, units);
   double session_units = 0;
@@ -217,6 +227,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     const int64_t bytes = N * (space.dim + D) * 4;
     at::Tensor all_x, all_y;  // materialised when small enough
     auto gather_pairs = [&](const at::Tensor& ids) {  // ids in [0, N): pair = (tuple ids % T, modality ids / T)
+      if (ids.numel() == 0) return std::make_pair(at::empty({0, space.dim}), at::empty({0, D}));  // a rank's empty share
       std::vector<at::Tensor> xs, ys, order;
       for (size_t mi = 0; mi < mods.size(); ++mi) {
         at::Tensor sel = ids.div(T, "floor").eq(static_cast<int64_t>(mi)).nonzero().squeeze(1);
@@ -250,13 +261,14 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
         for (int64_t b = 0; b + 1 < N; b += o.batch) {
           at::Tensor ids = perm.narrow(0, b, std::min(o.batch, N - b));
           if (ids.size(0) < 2) continue;
-          at::Tensor x, y;
-          if (all_x.defined()) { x = all_x.index_select(0, ids); y = all_y.index_select(0, ids); }
-          else std::tie(x, y) = gather_pairs(ids);
-          at::Tensor out = normalise(head->forward(x));
+          at::Tensor x, y, local = distributed::local_rows(dist, ids);
+          if (all_x.defined()) { x = all_x.index_select(0, local); y = all_y.index_select(0, ids); }
+          else { std::tie(x, y) = gather_pairs(local); y = dist.all_gather_rows(y, "gathering a batch"); }
+          at::Tensor out = whole_batch(normalise(forward(head, x)));
           at::Tensor loss = info_nce(out, y, o.temperature);
           opt.zero_grad();
           loss.backward();
+          distributed::all_reduce_gradients(dist, head->parameters());
           opt.step();
           sum += loss.item<double>();
           ++batches;
@@ -359,9 +371,10 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     for (int64_t b = 0; b + 1 < T; b += o.batch) {
       at::Tensor rows = perm.narrow(0, b, std::min(o.batch, T - b));
       if (rows.size(0) < 2) continue;
+      const at::Tensor local = distributed::local_rows(dist, rows);
       std::map<std::string, at::Tensor> unified, weights;
       for (const auto& m : modalities) {
-        auto in = inputs_for(m, rows);
+        auto in = inputs_for(m, local);
         at::Tensor slots;
         {
           at::NoGradGuard no_grad;
@@ -369,11 +382,11 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
         }
         std::vector<at::Tensor> parts;
         for (const auto& n : config.router_inputs.at(m)) parts.push_back(in.at(n));
-        at::Tensor s = at::sigmoid(routers[m]->forward(at::cat(parts, 1)));
+        at::Tensor s = at::sigmoid(forward(routers[m], at::cat(parts, 1)));
         if (m == "text") s = s * config.text_temperature;
         at::Tensor w = at::softmax(s, -1);
-        weights[m] = w;
-        unified[m] = normalise((slots * w.unsqueeze(2)).sum(1));
+        weights[m] = whole_batch(w);
+        unified[m] = whole_batch(normalise((slots * w.unsqueeze(2)).sum(1)));
       }
       at::Tensor loss = at::zeros({});
       int64_t pairs = 0;
@@ -400,6 +413,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       }
       opt.zero_grad();
       loss.backward();
+      distributed::all_reduce_gradients(dist, router_params);
       opt.step();
       sum += loss.item<double>();
       ++batches;

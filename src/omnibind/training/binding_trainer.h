@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "omnibind/binding/binding_config.h"
+#include "omnibind/distributed/distributed_context.h"
 #include "omnibind/training/embedding_pool.h"
 #include "omnibind/training/tuple_mining.h"
 
@@ -53,6 +54,10 @@ struct TrainOptions {
   std::filesystem::path state_file;  // resumable state (written atomically after each head / router epoch); empty = none
   bool resume = false;
   std::function<void(const TrainProgress&)> progress;
+  // Data parallel over several ranks (docs/SCALING.md): each rank computes a contiguous share of every
+  // global batch (BatchNorm statistics and the loss over the whole batch, gradients summed), so the result
+  // is the single-process one up to rounding; only rank 0 writes the state file. Null = one process.
+  distributed::DistributedContext* dist = nullptr;
 };
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;

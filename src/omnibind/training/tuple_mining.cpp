@@ -164,6 +164,10 @@ TupleSet mine_tuples(const EmbeddingPool& pool, const MiningOptions& options, js
   int64_t total_anchors = 0, done_anchors = 0;
   for (const auto& m : present)
     total_anchors += options.max_anchors_per_modality > 0 ? std::min(pool.rows(m), options.max_anchors_per_modality) : pool.rows(m);
+  // Several ranks: anchor block b (counted over every anchor modality) is searched by rank b % world.
+  const int world = options.dist ? options.dist->world_size() : 1, rank = options.dist ? options.dist->rank() : 0;
+  int64_t block_counter = 0, row_offset = 0;
+  std::vector<std::vector<at::Tensor>> rows_of_rank(static_cast<size_t>(world));  // global tuple rows each rank searched
 
   for (const auto& anchor : present) {
     const auto plan = mining_plan(pool, anchor);
@@ -193,6 +197,9 @@ TupleSet mine_tuples(const EmbeddingPool& pool, const MiningOptions& options, js
     ts.score.select(1, a).fill_(1.0f);
     for (int64_t begin = 0; begin < T; begin += options.block_rows) {
       const int64_t end = std::min(T, begin + options.block_rows);
+      const int owner = static_cast<int>(block_counter++ % world);
+      rows_of_rank[static_cast<size_t>(owner)].push_back(at::arange(row_offset + begin, row_offset + end, at::kLong));
+      if (owner != rank) continue;
       for (const auto& hop : plan) {
         const int from = tuple_slot(hop.from), to = tuple_slot(hop.to);
         // The query: the (aggregated) member of `from` in the hop's expert space.
@@ -214,10 +221,11 @@ TupleSet mine_tuples(const EmbeddingPool& pool, const MiningOptions& options, js
         ts.weight.select(1, to).narrow(0, begin, end - begin).copy_(w);
         ts.score.select(1, to).narrow(0, begin, end - begin).copy_(s.select(1, 0));
       }
-      done_anchors += end - begin;
-      if (progress) progress("mining " + anchor + " anchors", static_cast<double>(done_anchors) / std::max<int64_t>(1, total_anchors));
+      done_anchors += (end - begin) * world;  // every rank is about as far
+      if (progress) progress("mining " + anchor + " anchors", std::min(1.0, static_cast<double>(done_anchors) / std::max<int64_t>(1, total_anchors)));
     }
     parts.push_back(ts);
+    row_offset += T;
   }
 
   TupleSet out;
@@ -227,6 +235,23 @@ TupleSet mine_tuples(const EmbeddingPool& pool, const MiningOptions& options, js
   out.weight = at::cat(w, 0);
   out.score = at::cat(sc, 0);
   out.anchor = at::cat(an, 0);
+  if (world > 1) {
+    // Every rank's searched rows, then scattered into place on every rank (the anchors are known to all).
+    std::vector<at::Tensor> all_rows;
+    for (auto& r : rows_of_rank) all_rows.push_back(r.empty() ? at::empty({0}, at::kLong) : at::cat(r, 0));
+    const at::Tensor mine = all_rows[static_cast<size_t>(rank)], order = at::cat(all_rows, 0);
+    auto& dist = *options.dist;
+    out.index.index_copy_(0, order, dist.all_gather_rows(out.index.index_select(0, mine), "gathering mined tuples"));
+    out.weight.index_copy_(0, order, dist.all_gather_rows(out.weight.index_select(0, mine), "gathering mined tuples"));
+    out.score.index_copy_(0, order, dist.all_gather_rows(out.score.index_select(0, mine), "gathering mined tuples"));
+    // Approximate indexes: the statistics measure every hop's index, including those this rank never searched.
+    if (!exact && stats)
+      for (const auto& anchor : present)
+        for (const auto& hop : mining_plan(pool, anchor)) {
+          const std::string key = hop.to + "/" + hop.label();
+          if (!approx.count(key)) approx.emplace(key, build_faiss(pool, hop.to, hop.experts, options));
+        }
+  }
 
   if (stats) {
     // Similarity histogram per target modality (20 bins on [-1, 1]) over hops that reached it.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "omnibind/binding/binding_config.h"
+#include "omnibind/distributed/distributed_context.h"
 #include "omnibind/training/embedding_pool.h"
 
 namespace omnibind::training {
@@ -42,6 +43,10 @@ struct MiningOptions {
   int64_t max_anchors_per_modality = -1;  // subsample anchors (seeded) for very large pools
   int64_t recall_sample = 256;     // queries used to measure an approximate index's recall against exact
   uint64_t seed = 0;
+  // Several ranks (docs/SCALING.md): anchor blocks of block_rows (the same blocks as one process) are dealt
+  // round-robin over the ranks, each rank searches its own, and every rank ends with all of them: the
+  // result is the single-process one, byte for byte. Null or world size 1 = everything here.
+  distributed::DistributedContext* dist = nullptr;
 };
 
 using MiningProgress = std::function<void(const std::string& stage, double fraction)>;
