@@ -4,7 +4,8 @@
 // 30-50 GB download (bench/bench_release_memory.sh), and for testing bundles end to end.
 //
 //   make_random_release --preset base|large --out DIR [--seed N] [--precision fp32|bf16]
-//                       [--config FAMILY=FILE]... [--vocab FAMILY=FILE]... [--keep-existing] [--dry-run]
+//                       [--config FAMILY=FILE]... [--vocab FAMILY=FILE]... [--per-modality]
+//                       [--unified-dim D] [--heads-hidden H] [--keep-existing] [--dry-run]
 //
 // Key lists and shapes: each family's model is loaded from a *recording* WeightSource
 // (WeightSource::recording: it records what the strict loader asks for and returns untouched
@@ -21,6 +22,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -323,7 +325,7 @@ struct Args {
   std::string preset = "base", out, precision = "fp32";
   uint64_t seed = 1;
   std::map<std::string, std::string> config, vocab;
-  bool keep_existing = false, dry_run = false;
+  bool keep_existing = false, dry_run = false, per_modality = false;
   int64_t unified_dim = 1536, heads_hidden = 0;  // EVA-CLIP-18B's width; 0 = the preset's projector_hidden
   std::string shared = OMNIBIND_SHARED_DIR;
 };
@@ -342,7 +344,7 @@ int run(const Args& a) {
   require(a.preset == "base" || large, "--preset must be base or large");
   require(!a.out.empty(), "--out DIR is required");
   const fs::path out = fs::absolute(a.out);
-  const std::string shared = a.shared.empty() ? std::string() : fs::absolute(a.shared).string();
+  const std::string shared = a.shared.empty() ? std::string() : fs::absolute(a.shared).lexically_normal().string();
   auto cfg = [&](const std::string& fam) {
     auto it = a.config.find(fam);
     return it == a.config.end() ? std::string() : abs_path(it->second);
@@ -519,6 +521,30 @@ int run(const Args& a) {
   }
   std::ofstream(out / "bundle.json") << omnibind::pipeline::bundle_manifest_to_json(manifest) << "\n";
   std::printf("wrote %s\n", (out / "bundle.json").c_str());
+  if (a.per_modality) {
+    // One bundle per modality holding only the experts that modality needs (same files, absolute paths):
+    // what a bundle that loads experts per modality would hold in memory, measurable with today's loader.
+    const std::map<std::string, std::vector<std::string>> covers = {
+        {"wavcaps", {"audio", "text"}}, {"clap", {"audio", "text"}},     {"eva_clip", {"image", "text"}},
+        {"uni3d", {"point"}},           {"open_clip", {"image", "text"}}, {"siglip", {"image", "text"}},
+        {"imagebind", {"audio", "image", "text"}}};
+    for (const std::string m : {"audio", "image", "point", "text"}) {
+      auto sub = manifest;
+      sub.experts.clear();
+      for (const auto& e : manifest.experts) {
+        const auto& fam = covers.at(e.family);
+        const auto& mods = e.modalities.empty() ? fam : e.modalities;
+        if (std::find(mods.begin(), mods.end(), m) == mods.end()) continue;
+        auto k = e;
+        k.modalities = {m};
+        sub.experts.push_back(std::move(k));
+      }
+      const fs::path d = out / "by_modality" / m;
+      fs::create_directories(d);
+      std::ofstream(d / "bundle.json") << omnibind::pipeline::bundle_manifest_to_json(sub) << "\n";
+      std::printf("wrote %s (%zu expert entries)\n", (d / "bundle.json").c_str(), sub.experts.size());
+    }
+  }
   return 0;
 }
 
@@ -544,6 +570,7 @@ int main(int argc, char** argv) {
       else if (s == "--unified-dim") a.unified_dim = std::stoll(next());
       else if (s == "--heads-hidden") a.heads_hidden = std::stoll(next());
       else if (s == "--dry-run") a.dry_run = true;
+      else if (s == "--per-modality") a.per_modality = true;
       else if (s == "-h" || s == "--help") {
         std::printf(
             "make_random_release --preset base|large --out DIR [--seed N] [--precision fp32|bf16]\n"
@@ -552,6 +579,7 @@ int main(int argc, char** argv) {
             "  [--vocab KIND=FILE]...     tokenizer files (bpe, wavcaps, roberta_vocab, roberta_merges, spiece;\n"
             "                             default: from --shared, %s)\n"
             "  [--unified-dim D] [--heads-hidden H]  heads widths (default 1536, the preset's; smaller for tests)\n"
+            "  [--per-modality]          also DIR/by_modality/<m>/bundle.json: only the experts modality m needs\n"
             "  [--shared DIR] [--keep-existing] [--dry-run]\n",
             OMNIBIND_SHARED_DIR);
         return 0;
