@@ -32,6 +32,27 @@ WeightSource::WeightSource(at::ScalarType dtype, uint64_t seed)
 
 WeightSource WeightSource::random(at::ScalarType dtype, uint64_t seed) { return WeightSource(dtype, seed); }
 
+WeightSource WeightSource::recording(at::ScalarType dtype, std::shared_ptr<std::vector<Recorded>> log) {
+  require(log != nullptr, "WeightSource::recording needs a log");
+  WeightSource s(dtype, 0);
+  s.family_ = "recording";
+  s.log_ = std::move(log);
+  return s;
+}
+
+at::Tensor WeightSource::random_values(const std::vector<int64_t>& shape, Kind kind, uint64_t seed, uint64_t index) {
+  auto gen = at::detail::createCPUGenerator(seed * 1000003ULL + index);
+  at::Tensor t = at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat));
+  switch (kind) {
+    case Kind::Weight: t.mul_(0.02); break;
+    case Kind::Bias: t.mul_(0.01); break;
+    case Kind::NormWeight: t.mul_(0.05).add_(1.0); break;
+    case Kind::Embedding: t.mul_(0.1); break;
+    case Kind::Scalar: t.fill_(std::log(20.0)); break;
+  }
+  return t;
+}
+
 WeightSource WeightSource::sub(const std::string& more_prefix) const {
   WeightSource s = *this;
   s.prefix_ += more_prefix;
@@ -41,6 +62,21 @@ WeightSource WeightSource::sub(const std::string& more_prefix) const {
 bool WeightSource::has(const std::string& name) const { return dict_ && dict_->contains(prefix_ + name); }
 
 at::Tensor WeightSource::get_raw(const std::string& name, const std::vector<int64_t>& shape) const {
+  if (log_) {
+    // get_raw keeps the stored dtype: integer buffers are named *_ids / *_index (position ids,
+    // relative position tables); everything else asked this way is float (kept-float32 tensors,
+    // require_present's names).
+    auto ends = [&](const std::string& suffix) {
+      return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    const bool integer = ends("_ids") || ends("_index");
+    Kind kind = Kind::Weight;
+    if (ends(".bias")) kind = Kind::Bias;
+    else if (ends("LayerNorm.weight") || ends("norm.weight")) kind = Kind::NormWeight;
+    else if (name.find("embeddings.") != std::string::npos || name.find("embedding") != std::string::npos) kind = Kind::Embedding;
+    log_->push_back(Recorded{prefix_ + name, shape, kind, integer ? at::kLong : at::kFloat, /*raw=*/true});
+    return integer ? at::zeros(shape, at::TensorOptions().dtype(at::kLong)) : at::empty(shape, at::TensorOptions().dtype(at::kFloat));
+  }
   if (!dict_) return at::zeros(shape, at::TensorOptions().dtype(at::kLong));
   const std::string full = prefix_ + name;
   const std::string& file = dict_->source();
@@ -55,6 +91,11 @@ at::Tensor WeightSource::get_raw(const std::string& name, const std::vector<int6
 }
 
 at::Tensor WeightSource::get(const std::string& name, const std::vector<int64_t>& shape, Kind kind) const {
+  if (log_) {
+    const at::ScalarType stored = kind == Kind::Scalar ? at::kFloat : dtype_;
+    log_->push_back(Recorded{prefix_ + name, shape, kind, stored, /*raw=*/false});
+    return at::empty(shape, at::TensorOptions().dtype(stored));
+  }
   if (!dict_) {
     // Random init: each tensor gets its own generator so values do not depend on load order.
     auto gen = at::detail::createCPUGenerator(seed_ * 1000003ULL + (*counter_)++);

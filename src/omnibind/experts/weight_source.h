@@ -24,6 +24,28 @@ class WeightSource {
   static WeightSource random(at::ScalarType dtype, uint64_t seed = 0);
 
   enum class Kind { Weight, Bias, NormWeight, Embedding, Scalar };
+
+  // One tensor a model asked a recording source for (see recording()).
+  struct Recorded {
+    std::string name;             // full name, prefixes included
+    std::vector<int64_t> shape;
+    Kind kind = Kind::Weight;
+    at::ScalarType dtype;         // what a checkpoint of this layout stores: the source's dtype
+                                  // (float32 for Kind::Scalar); get_raw(): int64 for names ending in
+                                  // _ids/_index (position ids, index tables), else float32 (kind
+                                  // guessed from the name)
+    bool raw = false;             // asked by get_raw() (require_present asks with shape {})
+  };
+  // A random-weights source that also appends every tensor asked for to `log`, in request order,
+  // so a caller can write a checkpoint holding exactly the keys and shapes a model of some config
+  // reads (bench/make_random_release). Tensors come back uninitialised (at::empty: untouched pages,
+  // so building even a multi-GB model only reserves address space; values are for writing with
+  // random_values()). has() is false, require_all_used() a no-op, family() is "recording".
+  static WeightSource recording(at::ScalarType dtype, std::shared_ptr<std::vector<Recorded>> log);
+  // The values random(dtype, seed) gives the `index`-th tensor it is asked for (float32; the caller
+  // casts): N(0, 0.02) weights, 1 + N(0, 0.05) norms, N(0, 0.01) biases, N(0, 0.1) embeddings,
+  // log(20) scalars.
+  static at::Tensor random_values(const std::vector<int64_t>& shape, Kind kind, uint64_t seed, uint64_t index);
   // InputError "<file>: missing tensor '<name>' (not a <family> checkpoint?)" or
   // "<file>: tensor '<name>' has shape [..], expected [..]". Kind::Scalar stays float32.
   at::Tensor get(const std::string& name, const std::vector<int64_t>& shape, Kind kind = Kind::Weight) const;
@@ -50,6 +72,7 @@ class WeightSource {
   uint64_t seed_ = 0;
   std::shared_ptr<uint64_t> counter_;
   std::shared_ptr<std::set<std::string>> used_;
+  std::shared_ptr<std::vector<Recorded>> log_;  // recording() only
 };
 
 }  // namespace omnibind::experts
