@@ -115,6 +115,21 @@ TEST(AudioTextEmbedCli, WavCapsAudioRowsInInputOrder) {
               order, "wavcaps audio");
 }
 
+// A repeatable option takes one value per occurrence: inputs right after `--vocab FILE` stay inputs.
+TEST(AudioTextEmbedCli, InputsAfterARepeatableOptionAreInputs) {
+  OMNIBIND_REQUIRE_SHARED();
+  const std::string dir = testkit::make_temp_dir("clap_cli_vocab_order"), out = dir + "/a.safetensors";
+  auto audio = list(clap("base", "inputs.json"), "audio");
+  ASSERT_GE(audio.size(), 2u);
+  auto r = testkit::run_cli({"embed", "--expert", "clap", "--weights", clap("base", "weights.pt"), "--config",
+                             clap("base", "config.json"), "--modality", "audio", "--out", out, "--vocab",
+                             clap("base", "roberta_vocab.json"), "--vocab", clap("base", "roberta_merges.txt"),
+                             clap("base", audio[0]["file"].get<std::string>()),
+                             clap("base", audio[1]["file"].get<std::string>())});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_f32(out, "CLAP_M").size(0), 2);
+}
+
 TEST(AudioTextEmbedCli, WavCapsTexts) {
   OMNIBIND_REQUIRE_SHARED();
   const std::string dir = testkit::make_temp_dir("wavcaps_cli_t"), out = dir + "/t.safetensors";

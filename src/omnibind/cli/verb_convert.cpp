@@ -93,7 +93,8 @@ VerbRun setup(CLI::App& sub) {
   sub.add_option("--from", a->from, "Folder of the released files (OmniBind README layout and/or a Hugging Face cache)");
   sub.add_option("--file", a->files,
                  "NAME=PATH: use PATH for the release file NAME (heads, WAVCAPS_PT, EVA_E14p, bpe, bert_vocab, ..., "
-                 "or SPACE.config for a family config JSON); repeatable, with --from");
+                 "or SPACE.config for a family config JSON); repeatable, with --from")
+      ->allow_extra_args(false);  // one value per occurrence
   sub.add_option("--heads", o.heads, "OmniBind heads/routers checkpoint (.pt/.pth/.safetensors)");
   sub.add_option("--select", o.select, "Sub-dict of the checkpoint holding the state dict")->capture_default_str();
   sub.add_option("--config", a->binding_config,
@@ -101,7 +102,8 @@ VerbRun setup(CLI::App& sub) {
                  "other widths); default: the preset, or the heads' metadata");
   sub.add_option("--expert", a->experts,
                  "NAME=FAMILY:WEIGHTS[,size=S][,config=FILE][,bpe=FILE][,vocab=FILE]...[,modalities=a+b], one per "
-                 "bound space (without --from)");
+                 "bound space (without --from)")
+      ->allow_extra_args(false);  // one value per occurrence: never swallow the positional inputs
   sub.add_option("--out", a->out, "The bundle directory to write")->required();
   sub.add_option("--layout", o.layout, "folded (BatchNorm pre-folded, fast load) | official")->capture_default_str();
   sub.add_option("--precision", o.precision, "Default precision recorded in the bundle: auto (bf16 where the CPU has native bf16, else fp32) | fp32 | bf16")->capture_default_str();

@@ -229,12 +229,14 @@ VerbRun setup(CLI::App& sub) {
   sub.add_option("--bpe", a->options.bpe_vocab, "BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for text");
   sub.add_option("--vocab", a->options.vocab_files,
                  "Tokenizer file(s) of BERT/RoBERTa/SentencePiece text experts (repeatable: vocab.txt, vocab.json, "
-                 "merges.txt, spiece.model)");
+                 "merges.txt, spiece.model)")
+      ->allow_extra_args(false);  // one value per occurrence: never swallow the positional inputs
   sub.add_option("--crop-draws", a->options.crop_draws,
                  "clap: JSON of recorded random draws for clips over 10 s (fusion chunk starts, crop start)");
   sub.add_option("--modality", a->modality, "image | audio | text | point")->required();
   sub.add_option("inputs", a->inputs, "Files, directories (recursed, sorted) or @list.txt");
-  sub.add_option("--text", a->texts, "A text to embed (repeatable)");
+  sub.add_option("--text", a->texts, "A text to embed (repeatable)")
+      ->allow_extra_args(false);  // one value per occurrence: never swallow the positional inputs
   sub.add_option("--out", a->out, "Output .safetensors")->required();
   sub.add_option("--batch", a->batch, "Inputs per encode call")->capture_default_str();
   sub.add_option("--threads", a->options.threads, "Compute threads (0 = libtorch default)");

@@ -66,7 +66,8 @@ VerbRun setup(CLI::App& sub) {
   };
   auto o = std::make_shared<Opts>();
   sub.add_option("index", o->dir, "Index directory")->required();
-  sub.add_option("--id", o->ids, "Query by stored item id (repeatable)");
+  sub.add_option("--id", o->ids, "Query by stored item id (repeatable)")
+      ->allow_extra_args(false);  // one value per occurrence: never swallow the positional inputs
   sub.add_option("--vector", o->vector, "Query by an embedding: FILE.safetensors[#KEY][:ROW]");
   sub.add_option("--text", o->text, "Query by text (needs --model/--expert)");
   sub.add_option("--audio", o->audio, "Query by an audio file (needs a model)");
@@ -78,11 +79,13 @@ VerbRun setup(CLI::App& sub) {
                  "Weights, one per item in order: --id.., --vector, --text, --audio, --image, --point, --add.., --sub..")
       ->delimiter(',');
   sub.add_option("-k,--k", o->k, "Results to return (default 10)");
-  sub.add_option("--modality", o->modalities, "Only items of these modalities (repeatable)");
+  sub.add_option("--modality", o->modalities, "Only items of these modalities (repeatable)")
+      ->allow_extra_args(false);  // one value per occurrence: never swallow the positional inputs
   sub.add_option("--where", o->wheres, "Only items whose metadata KEY equals VALUE: KEY=VALUE (label=dog matches labels)");
   sub.add_option("--nprobe", o->nprobe, "IVF lists to visit (default: the index's)");
   sub.add_option("--classify", o->classify, "Zero-shot classify the (filtered) items against these class names: \"dog,cat,car\"");
-  sub.add_option("--template", o->templates, "Prompt template for --classify, {} = class name (repeatable; averaged)");
+  sub.add_option("--template", o->templates, "Prompt template for --classify, {} = class name (repeatable; averaged)")
+      ->allow_extra_args(false);  // one value per occurrence: never swallow the positional inputs
   sub.add_flag("--json", o->json, "JSON lines output");
   add_embedder_options(sub, o->model);
 
