@@ -20,8 +20,9 @@ class WeightSource;  // experts/weight_source.h
 
 namespace omnibind::experts::htsat {
 
-struct Linear {     // nn.Linear: weight [out, in] (compute dtype), bias [out] or undefined
+struct Linear {     // nn.Linear: weight [out, in] (stored by experts/mixed_matmul.h's rule), bias [out] or undefined
   at::Tensor weight, bias;
+  at::ScalarType compute = at::kFloat;  // the model's precision
 };
 struct Conv2d {     // nn.Conv2d: weight [out, in, kh, kw], bias [out]; always float32
   at::Tensor weight, bias;

@@ -13,7 +13,8 @@
 namespace omnibind::experts::uni3d {
 
 struct Linear {      // nn.Linear / Conv1d(k=1): weight [out, in], bias [out] (may be undefined)
-  at::Tensor weight, bias;
+  at::Tensor weight, bias;               // weight stored by experts/mixed_matmul.h's rule
+  at::ScalarType compute = at::kFloat;  // the model's precision
 };
 struct LayerNorm {   // weight, bias [D]
   at::Tensor weight, bias;
