@@ -11,8 +11,9 @@
 //            OMNIBIND_BF16_MATMUL=native): activations rounded to bf16, bf16 GEMM, result float32.
 //            The two attention matmuls (activation x activation) run in bf16 too.
 //   upcast  (everything else): the weight is converted to float32 for this one call (exact for
-//            bf16 and fp16: every 16-bit value is a float32 value), activations stay float32, and
-//            the GEMM is libtorch's float32 one; attention matmuls are plain float32.
+//            bf16 and fp16: every 16-bit value is a float32 value) into a per-thread buffer that is
+//            reused (it grows to the largest weight: 110 MB for EVA02-E), activations stay float32,
+//            and the GEMM is libtorch's float32 one; attention matmuls are plain float32.
 // So "bf16" on a CPU without bf16 instructions means bf16 weight storage (half the memory) with
 // fp32 arithmetic (libtorch 1.13 emulates bf16 GEMMs there 25-50x slower than fp32), and "fp32"
 // over a 16-bit file gives results bit-identical to converting the whole file to float32 first.
