@@ -24,8 +24,11 @@ at::Tensor upcast_weight(const at::Tensor& w) {
     scratch = at::Tensor();  // release the smaller buffer first
     scratch = at::empty({w.numel()}, at::TensorOptions().dtype(at::kFloat));
   }
+  // A fresh tensor over the buffer's memory each call, so it belongs to the caller's mode (an
+  // inference tensor inside c10::InferenceMode, a normal one outside): copying into a view of a
+  // buffer made in the other mode is refused by libtorch.
   const at::Tensor src = transposed ? w.t() : w;
-  at::Tensor dst = scratch.narrow(0, 0, w.numel()).view(src.sizes());
+  at::Tensor dst = at::from_blob(scratch.data_ptr<float>(), src.sizes(), at::TensorOptions().dtype(at::kFloat));
   dst.copy_(src);
   return transposed ? dst.t() : dst;
 }
