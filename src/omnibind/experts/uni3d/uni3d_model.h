@@ -66,7 +66,7 @@ struct Uni3dStages {
 
 struct Uni3dModel {
   Uni3dConfig config;
-  at::ScalarType compute = at::kFloat;  // kFloat or kBFloat16 (weights of the matmuls)
+  at::ScalarType compute = at::kFloat;  // kFloat or kBFloat16: the precision (experts/mixed_matmul.h's rule)
   at::Tensor cls_token, cls_pos;        // [1, 1, D]
   GroupEncoder encoder;
   Linear encoder2trans;                 // [D, C]
