@@ -127,7 +127,7 @@ TEST(AudioTextEmbedCli, InputsAfterARepeatableOptionAreInputs) {
                              clap("base", audio[0]["file"].get<std::string>()),
                              clap("base", audio[1]["file"].get<std::string>())});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(read_f32(out, "CLAP_M").size(0), 2);
+  EXPECT_EQ(read_f32(out, "CLAP_M").shape[0], 2);
 }
 
 TEST(AudioTextEmbedCli, WavCapsTexts) {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/mixed_matmul.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 
 namespace omnibind::experts {
@@ -117,6 +118,19 @@ at::Tensor WeightSource::get(const std::string& name, const std::vector<int64_t>
   at::ScalarType want = kind == Kind::Scalar ? at::kFloat : dtype_;
   if (t.scalar_type() != want) return t.to(want).contiguous();
   return t.is_contiguous() ? t : t.contiguous();
+}
+
+at::Tensor WeightSource::get_matmul(const std::string& name, const std::vector<int64_t>& shape,
+                                    at::ScalarType compute, Kind kind) const {
+  if (!dict_) {
+    at::Tensor t = get(name, shape, kind);
+    return t.scalar_type() == compute ? t : t.to(compute);
+  }
+  at::Tensor t = get_raw(name, shape);
+  require(at::isFloatingType(t.scalar_type()), dict_->source() + ": tensor '" + prefix_ + name + "' has dtype " +
+                                                   std::string(tensor_io::dtype_name(dict_->at(prefix_ + name).dtype)) +
+                                                   ", expected a float type");
+  return mixed::stored_weight(t, compute);
 }
 
 void WeightSource::require_all_used(const std::vector<std::string>& ignored) const {

@@ -49,6 +49,16 @@ class WeightSource {
   // InputError "<file>: missing tensor '<name>' (not a <family> checkpoint?)" or
   // "<file>: tensor '<name>' has shape [..], expected [..]". Kind::Scalar stays float32.
   at::Tensor get(const std::string& name, const std::vector<int64_t>& shape, Kind kind = Kind::Weight) const;
+  // A matmul weight for `compute` (default: this source's dtype), stored by the one rule of
+  // experts/mixed_matmul.h: bf16 compute -> bfloat16; fp32 compute -> the file's float32, bfloat16
+  // or float16 tensor as it is (zero-copy; mixed::linear upcasts 16-bit weights exactly per call).
+  // Random weights: get() in `compute`. Multiply the result with mixed::linear only.
+  // (Embedding tables may be kept the same way: at::embedding(table, ids).to(kFloat) is exact.)
+  at::Tensor get_matmul(const std::string& name, const std::vector<int64_t>& shape, at::ScalarType compute,
+                        Kind kind = Kind::Weight) const;
+  at::Tensor get_matmul(const std::string& name, const std::vector<int64_t>& shape, Kind kind = Kind::Weight) const {
+    return get_matmul(name, shape, dtype_, kind);
+  }
   // As get(), but keeps the stored dtype (integer buffers such as position ids, index tables).
   at::Tensor get_raw(const std::string& name, const std::vector<int64_t>& shape) const;
   // True when the (prefixed) name is in the file; always false for random weights.

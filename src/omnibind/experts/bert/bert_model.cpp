@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/mixed_matmul.h"
 #include "omnibind/experts/weight_source.h"
 
 namespace omnibind::experts::bert {
@@ -22,14 +23,11 @@ at::Tensor get_f32(const WeightSource& w, const std::string& name, const std::ve
   return t.scalar_type() == at::kFloat ? t.contiguous() : t.to(at::kFloat);
 }
 
-// A matmul weight and its bias in the compute dtype.
+// A matmul weight (stored by mixed_matmul.h's rule) and its bias in the compute dtype.
 Linear linear(const WeightSource& w, const std::string& prefix, int64_t out, int64_t in, at::ScalarType dtype) {
-  Linear l{w.get(prefix + ".weight", {out, in}), w.get(prefix + ".bias", {out}, Kind::Bias)};
-  if (l.weight.scalar_type() != dtype) {
-    l.weight = l.weight.to(dtype);
-    l.bias = l.bias.to(dtype);
-  }
-  return l;
+  at::Tensor weight = w.get_matmul(prefix + ".weight", {out, in}, dtype);
+  at::Tensor bias = w.get(prefix + ".bias", {out}, Kind::Bias);
+  return Linear{weight, bias.scalar_type() == dtype ? bias : bias.to(dtype), dtype};
 }
 
 LayerNorm layer_norm(const WeightSource& w, const std::string& prefix, int64_t d) {
@@ -37,11 +35,8 @@ LayerNorm layer_norm(const WeightSource& w, const std::string& prefix, int64_t d
                    get_f32(w, prefix + ".bias", {d}, Kind::Bias)};
 }
 
-// y = x W^T + b in the weight's dtype, returned as float32.
-at::Tensor lin(const at::Tensor& x, const Linear& l) {
-  if (l.weight.scalar_type() == x.scalar_type()) return at::linear(x, l.weight, l.bias);
-  return at::linear(x.to(l.weight.scalar_type()), l.weight, l.bias).to(at::kFloat);
-}
+// y = x W^T + b by experts/mixed_matmul.h's rule, float32.
+at::Tensor lin(const at::Tensor& x, const Linear& l) { return mixed::linear(x, l.weight, l.bias, l.compute); }
 
 at::Tensor ln(const at::Tensor& x, const LayerNorm& n, double eps) {
   return at::layer_norm(x, {x.size(-1)}, n.weight, n.bias, eps);
@@ -124,8 +119,8 @@ at::Tensor BertModel::forward(const at::Tensor& ids_in, const at::Tensor& mask_i
   for (const auto& l : layers) {
     auto heads = [&](const at::Tensor& t) { return t.view({B, L, nh, hd}).permute({0, 2, 1, 3}); };
     at::Tensor q = heads(lin(x, l.query)), k = heads(lin(x, l.key)), v = heads(lin(x, l.value));
-    at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / scale + add_mask;  // [B, nh, L, L]
-    at::Tensor ctx = at::matmul(at::softmax(scores, -1), v).permute({0, 2, 1, 3}).reshape({B, L, H});
+    at::Tensor scores = mixed::matmul(q, k.transpose(-1, -2), compute) / scale + add_mask;  // [B, nh, L, L]
+    at::Tensor ctx = mixed::matmul(at::softmax(scores, -1), v, compute).permute({0, 2, 1, 3}).reshape({B, L, H});
     at::Tensor a = ln(lin(ctx, l.attention_output_dense) + x, l.attention_output_norm, c.ln_eps);
     at::Tensor f = lin(at::gelu(lin(a, l.intermediate_dense)), l.output_dense);
     x = ln(f + a, l.output_norm, c.ln_eps);

@@ -7,8 +7,9 @@
 //   a = LayerNorm(x + dense(softmax(q k^T / sqrt(hd) + (1 - mask) * float32_min) v))
 //   x = LayerNorm(a + dense(gelu_erf(dense(a))))
 // WavCaps reads the last hidden state at [CLS]; CLAP reads pooler = tanh(dense(h[:, 0])).
-// fp32 or bf16: in bf16 the matmul weights are bfloat16 (inputs cast per matmul, results back to
-// float32); embedding tables, LayerNorms, softmax and residual sums stay float32.
+// fp32 or bf16: matmuls by experts/mixed_matmul.h's one rule (bf16 weights; bf16 GEMMs only where
+// the CPU has native bf16, else fp32 GEMMs over weights upcast per call); embedding tables,
+// LayerNorms, softmax and residual sums stay float32.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -22,8 +23,9 @@ class WeightSource;  // experts/weight_source.h
 
 namespace omnibind::experts::bert {
 
-struct Linear {  // nn.Linear: weight [out, in], bias [out], in the compute dtype
+struct Linear {  // nn.Linear: weight [out, in], bias [out], stored by experts/mixed_matmul.h's rule
   at::Tensor weight, bias;
+  at::ScalarType compute = at::kFloat;  // the model's precision
 };
 struct LayerNorm {  // weight, bias [H], float32
   at::Tensor weight, bias;

@@ -16,8 +16,12 @@
 namespace omnibind::experts::eva_clip {
 namespace {
 
-bool tensor_io_dtype_is(tensor_io::DType d, at::ScalarType t) {
-  return (d == tensor_io::DType::F32 && t == at::kFloat) || (d == tensor_io::DType::BF16 && t == at::kBFloat16);
+// Whether the model keeps tensors of file dtype `d` as views into the mapped file when computing in
+// `t` (experts/mixed_matmul.h: bf16 keeps bf16; fp32 keeps float32, bf16 and float16 matmul weights).
+bool kept_as_stored(tensor_io::DType d, at::ScalarType t) {
+  using D = tensor_io::DType;
+  if (t == at::kBFloat16) return d == D::BF16;
+  return d == D::F32 || d == D::BF16 || d == D::F16;
 }
 
 class EvaClipExpert : public Expert {
@@ -40,12 +44,13 @@ class EvaClipExpert : public Expert {
     std::vector<std::string> ignored;
     if (ckpt_.logit_scale_key != "logit_scale") ignored.push_back("logit_scale");
     w.require_all_used(ignored);
-    // When every weight was converted (e.g. fp32 compute from the 16-bit release), nothing points
-    // into the mapped file any more: unmap it so its pages leave the resident set.
+    // When every weight was converted (e.g. bf16 compute from a float32 file), nothing points into
+    // the mapped file any more: unmap it so its pages leave the resident set. (fp32 compute from the
+    // 16-bit release keeps its matmul weights mapped and upcasts them per matmul.)
     bool views = false;
     for (const auto& n : ckpt_.dict->names()) {
       const auto& raw = ckpt_.dict->at(n);  // (logit_scale, 0-d, is read as a number)
-      views = views || (raw.numel() > 1 && tensor_io_dtype_is(raw.dtype, dtype));
+      views = views || (raw.numel() > 1 && kept_as_stored(raw.dtype, dtype));
     }
     if (!views) ckpt_.dict.reset();
   }

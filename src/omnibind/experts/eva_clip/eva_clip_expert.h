@@ -6,7 +6,8 @@
 // mean/std) -> [3, 224, 224]. Texts: CLIP BPE with open_clip's `<start_of_text>`/`<end_of_text>`
 // spelling, context 77, truncation to SOT + 75 tokens + EOT -> int64 [77]; needs --bpe.
 // Weights: the released EVA02_CLIP_E_psz14_plus_s9B.pt (16-bit) or any checkpoint of a --config;
-// bf16 compute keeps 16-bit weights as stored (bf16 zero-copy from the mapped file), fp32 converts.
+// bf16 keeps bf16 weights as stored (zero-copy from the mapped file); fp32 keeps the 16-bit matmul
+// weights mapped too and upcasts them per matmul (exact: bit-identical to converting up front).
 #pragma once
 #include <memory>
 

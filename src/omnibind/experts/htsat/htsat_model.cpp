@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/mixed_matmul.h"
 #include "omnibind/experts/weight_source.h"
 
 namespace omnibind::experts::htsat {
@@ -24,8 +25,9 @@ at::Tensor f32(const at::Tensor& t) { return t.scalar_type() == at::kFloat ? t :
 
 Linear load_linear(const WeightSource& w, const std::string& p, int64_t out, int64_t in, bool bias, at::ScalarType dt) {
   Linear l;
-  l.weight = w.get(p + ".weight", {out, in}).to(dt);
+  l.weight = w.get_matmul(p + ".weight", {out, in}, dt);
   if (bias) l.bias = w.get(p + ".bias", {out}, Kind::Bias).to(dt);
+  l.compute = dt;
   return l;
 }
 
@@ -98,11 +100,8 @@ at::Tensor gather_tokens(const at::Tensor& x, const at::Tensor& order) {
 
 // --- forward helpers ------------------------------------------------------------------------
 
-// y = x W^T + b in the weight's dtype, returned as float32.
-at::Tensor lin(const at::Tensor& x, const Linear& l) {
-  if (l.weight.scalar_type() == x.scalar_type()) return at::linear(x, l.weight, l.bias);
-  return at::linear(x.to(l.weight.scalar_type()), l.weight, l.bias).to(at::kFloat);
-}
+// y = x W^T + b by experts/mixed_matmul.h's rule, float32.
+at::Tensor lin(const at::Tensor& x, const Linear& l) { return mixed::linear(x, l.weight, l.bias, l.compute); }
 
 at::Tensor ln(const at::Tensor& x, const LayerNorm& n, double eps) {
   return at::layer_norm(x, {x.size(-1)}, n.weight, n.bias, eps);
@@ -142,12 +141,12 @@ at::Tensor swin_block(const at::Tensor& x, const SwinBlock& b, int64_t R, double
   at::Tensor win = gather_tokens(ln(x, b.norm1, eps), b.window_order).view({B * nwin, N, D});
   at::Tensor qkv = lin(win, b.attn.qkv).view({B * nwin, N, 3, nh, hd}).permute({2, 0, 3, 1, 4});  // [3, B nW, nh, N, hd]
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));                                    // head_dim ** -0.5
-  const auto mm = b.attn.qkv.weight.scalar_type();  // attention matmuls in the compute dtype, softmax in fp32
+  const auto mm = b.attn.qkv.compute;  // attention matmuls by mixed::matmul's rule, softmax in fp32
   at::Tensor q = qkv[0] * scale, k = qkv[1], v = qkv[2];
-  at::Tensor scores = at::matmul(q.to(mm), k.transpose(-2, -1).to(mm)).to(at::kFloat);  // [B nW, nh, N, N]
+  at::Tensor scores = mixed::matmul(q, k.transpose(-2, -1), mm);  // [B nW, nh, N, N]
   scores.view({B, nwin, nh, N, N}).add_(b.attn_bias);
   at::Tensor attn = at::softmax(scores, -1);
-  at::Tensor o = at::matmul(attn.to(mm), v.to(mm)).to(at::kFloat).transpose(1, 2).reshape({B * nwin, N, D});
+  at::Tensor o = mixed::matmul(attn, v, mm).transpose(1, 2).reshape({B * nwin, N, D});
   o = lin(o, b.attn.proj);
   // window_reverse + roll(+shift)
   o = gather_tokens(o.view({B, R * R, D}), b.token_order);

@@ -20,8 +20,9 @@ class WeightSource;  // experts/weight_source.h
 
 namespace omnibind::experts::htsat {
 
-struct Linear {     // nn.Linear: weight [out, in] (compute dtype), bias [out] or undefined
+struct Linear {     // nn.Linear: weight [out, in] (stored by experts/mixed_matmul.h's rule), bias [out] or undefined
   at::Tensor weight, bias;
+  at::ScalarType compute = at::kFloat;  // the model's precision
 };
 struct Conv2d {     // nn.Conv2d: weight [out, in, kh, kw], bias [out]; always float32
   at::Tensor weight, bias;
@@ -98,7 +99,7 @@ struct HtsatStages {
 
 struct HtsatModel {
   HtsatConfig config;
-  at::ScalarType compute = at::kFloat;  // kFloat or kBFloat16: dtype of the Linear weights and attention matmuls
+  at::ScalarType compute = at::kFloat;  // kFloat or kBFloat16: the precision (experts/mixed_matmul.h's rule)
   BatchNorm bn0;                        // [F]
   PatchEmbed patch_embed;
   std::vector<BasicLayer> layers;
@@ -106,7 +107,7 @@ struct HtsatModel {
 
   // Loads every tensor the forward uses from `w`, which is already positioned at the tower's prefix
   // (w.sub("audio_encoder.audio_enc.") / w.sub("audio_branch.")). Norms, convs and bias tables are
-  // kept in float32, Linear weights are cast to `dtype` (kFloat or kBFloat16); pass a float32
+  // kept in float32, Linear weights stored for `dtype` (kFloat or kBFloat16) by mixed_matmul.h's rule; pass a float32
   // WeightSource so that the float32 parts are not rounded. The stored relative_position_index and
   // attn_mask buffers are used when the checkpoint has them (the reference uses the loaded
   // buffers), else built as Swin builds them (random weights). InputError (via WeightSource) naming the key on a missing tensor or a shape mismatch.

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/mixed_matmul.h"
 #include "omnibind/experts/weight_source.h"
 
 namespace omnibind::experts::htsat {
@@ -12,17 +13,17 @@ ProjectionMlp ProjectionMlp::load(const WeightSource& w, const std::string& pref
   if (dtype != at::kFloat && dtype != at::kBFloat16) throw InputError("projection precision must be fp32 or bf16");
   using Kind = WeightSource::Kind;
   ProjectionMlp p;
-  p.weight_0 = w.get(prefix + "0.weight", {hidden, in}).to(dtype);
+  p.weight_0 = w.get_matmul(prefix + "0.weight", {hidden, in}, dtype);
   p.bias_0 = w.get(prefix + "0.bias", {hidden}, Kind::Bias).to(dtype);
-  p.weight_2 = w.get(prefix + "2.weight", {out, hidden}).to(dtype);
+  p.weight_2 = w.get_matmul(prefix + "2.weight", {out, hidden}, dtype);
   p.bias_2 = w.get(prefix + "2.bias", {out}, Kind::Bias).to(dtype);
+  p.compute = dtype;
   return p;
 }
 
 at::Tensor ProjectionMlp::forward(const at::Tensor& x) const {
-  const auto dt = weight_0.scalar_type();
-  at::Tensor h = at::relu(at::linear(x.to(dt), weight_0, bias_0));
-  return at::linear(h, weight_2, bias_2).to(at::kFloat);
+  at::Tensor h = at::relu(mixed::linear(x, weight_0, bias_0, compute));
+  return mixed::linear(h, weight_2, bias_2, compute);
 }
 
 at::Tensor l2_normalize(const at::Tensor& x) {

@@ -16,9 +16,10 @@ namespace omnibind::experts::htsat {
 struct ProjectionMlp {
   at::Tensor weight_0, bias_0;  // "0.weight" [hidden, in], "0.bias" [hidden]
   at::Tensor weight_2, bias_2;  // "2.weight" [out, hidden], "2.bias" [out]
+  at::ScalarType compute = at::kFloat;
 
-  // `prefix` ends with a dot ("audio_proj.", "text_projection."). The weights are cast to `dtype`
-  // (kFloat or kBFloat16; a bf16 head computes its matmuls in bf16), whatever the source's dtype.
+  // `prefix` ends with a dot ("audio_proj.", "text_projection."). `dtype` (kFloat or kBFloat16) is
+  // the precision: weights stored and multiplied by experts/mixed_matmul.h's rule, ReLU in fp32.
   static ProjectionMlp load(const WeightSource& w, const std::string& prefix, int64_t in, int64_t hidden, int64_t out,
                             at::ScalarType dtype = at::kFloat);
   int64_t in_features() const { return weight_0.size(1); }

@@ -4,22 +4,28 @@
 
 #include <cmath>
 
+#include "omnibind/experts/mixed_matmul.h"
 #include "omnibind/experts/weight_source.h"
 
 namespace omnibind::experts::imagebind {
 
 using Kind = WeightSource::Kind;
 
+namespace {
+at::Tensor f32(const at::Tensor& t) { return !t.defined() || t.scalar_type() == at::kFloat ? t : t.to(at::kFloat); }
+}  // namespace
+
 void Linear::load(const WeightSource& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias) {
-  weight = w.get(prefix + ".weight", {out, in});
+  weight = w.get_matmul(prefix + ".weight", {out, in});
   bias = has_bias ? w.get(prefix + ".bias", {out}, Kind::Bias) : at::Tensor();
+  compute = w.dtype();
 }
 
-at::Tensor Linear::forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+at::Tensor Linear::forward(const at::Tensor& x) const { return mixed::linear(x, weight, bias, compute); }
 
 void LayerNorm::load(const WeightSource& w, const std::string& prefix, int64_t dim, double eps_) {
-  weight = w.get(prefix + ".weight", {dim}, Kind::NormWeight);
-  bias = w.get(prefix + ".bias", {dim}, Kind::Bias);
+  weight = f32(w.get(prefix + ".weight", {dim}, Kind::NormWeight));
+  bias = f32(w.get(prefix + ".bias", {dim}, Kind::Bias));
   eps = eps_;
 }
 
@@ -29,11 +35,12 @@ at::Tensor LayerNorm::forward(const at::Tensor& x) const {
 
 void Attention::load(const WeightSource& w, const std::string& prefix, int64_t dim, int64_t heads_, bool bias_kv) {
   heads = heads_;
-  in_proj_weight = w.get(prefix + ".in_proj_weight", {3 * dim, dim});
-  in_proj_bias = w.get(prefix + ".in_proj_bias", {3 * dim}, Kind::Bias);
+  in_proj.weight = w.get_matmul(prefix + ".in_proj_weight", {3 * dim, dim});
+  in_proj.bias = w.get(prefix + ".in_proj_bias", {3 * dim}, Kind::Bias);
+  in_proj.compute = w.dtype();
   if (bias_kv) {
-    bias_k = w.get(prefix + ".bias_k", {1, 1, dim}, Kind::Embedding);
-    bias_v = w.get(prefix + ".bias_v", {1, 1, dim}, Kind::Embedding);
+    bias_k = f32(w.get(prefix + ".bias_k", {1, 1, dim}, Kind::Embedding));
+    bias_v = f32(w.get(prefix + ".bias_v", {1, 1, dim}, Kind::Embedding));
   }
   out_proj.load(w, prefix + ".out_proj", dim, dim, true);
 }
@@ -41,7 +48,7 @@ void Attention::load(const WeightSource& w, const std::string& prefix, int64_t d
 at::Tensor Attention::forward(const at::Tensor& x, const at::Tensor& mask) const {
   const int64_t B = x.size(0), L = x.size(1), D = x.size(2), hd = D / heads;
   // [B, L, 3D] -> 3 x [B, H, L, hd]
-  auto qkv = at::linear(x, in_proj_weight, in_proj_bias).view({B, L, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+  auto qkv = in_proj.forward(x).view({B, L, 3, heads, hd}).permute({2, 0, 3, 1, 4});
   at::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
   if (bias_k.defined()) {
     // The learned key/value is one extra (already projected) position: [B, H, L+1, hd].
@@ -50,9 +57,10 @@ at::Tensor Attention::forward(const at::Tensor& x, const at::Tensor& mask) const
   }
   // As torch 1.13's MHA: q scaled by 1/sqrt(hd) before q k^T, additive mask, softmax, @ v.
   q = q * (1.0 / std::sqrt(static_cast<double>(hd)));
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1));  // [B, H, L, S]
+  const auto mm = in_proj.compute;
+  at::Tensor scores = mixed::matmul(q, k.transpose(-2, -1), mm);  // [B, H, L, S]
   if (mask.defined()) scores.add_(mask);
-  at::Tensor out = at::matmul(at::softmax(scores, -1), v);  // [B, H, L, hd]
+  at::Tensor out = mixed::matmul(at::softmax(scores, -1), v, mm);  // [B, H, L, hd]
   return out_proj.forward(out.transpose(1, 2).reshape({B, L, D}));
 }
 

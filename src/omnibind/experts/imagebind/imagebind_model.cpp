@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "omnibind/experts/mixed_matmul.h"
 #include "omnibind/experts/weight_source.h"
 
 namespace omnibind::experts::imagebind {
@@ -25,6 +26,8 @@ float logit_scale(const at::Tensor& log_scale) {
 // F.normalize(x, dim=-1): x / max(||x||, 1e-12).
 at::Tensor l2_normalize(const at::Tensor& x) { return x / x.norm(2, {-1}, true).clamp_min(1e-12); }
 
+at::Tensor f32(const at::Tensor& t) { return t.scalar_type() == at::kFloat ? t : t.to(at::kFloat); }
+
 // Prepends the cls token and adds the positional embedding: [B, N, D] -> [B, 1+N, D].
 at::Tensor add_cls_and_pos(const at::Tensor& patches, const at::Tensor& cls, const at::Tensor& pos) {
   const int64_t B = patches.size(0);
@@ -42,18 +45,19 @@ ImageBindModel ImageBindModel::load(const ImageBindConfig& c, const WeightSource
   const int64_t Dv = c.vision.dim, Da = c.audio.dim, Dt = c.text.dim, ka = c.audio_kernel;
 
   // Preprocessors (state-dict order: vision, text, audio).
-  if (V) m.vision.cls_token = w.get(kPre + "vision.cls_token", {1, 1, Dv}, Kind::Embedding);
-  if (V) m.vision.stem_weight = w.get(kPre + "vision.rgbt_stem.proj.1.weight", {Dv, 3, kt, kh, kw});
-  if (V) m.vision.pos_embed = w.get(kPre + "vision.pos_embedding_helper.pos_embed", {1, c.vision_tokens(), Dv}, Kind::Embedding);
-  if (T) m.text.pos_embed = w.get(kPre + "text.pos_embed", {1, c.context_length, Dt}, Kind::Embedding);
-  if (T) m.text.token_embedding = w.get(kPre + "text.token_embedding.weight", {c.vocab_size, Dt}, Kind::Embedding);
-  if (A) m.audio.cls_token = w.get(kPre + "audio.cls_token", {1, 1, Da}, Kind::Embedding);
-  if (A) m.audio.stem_weight = w.get(kPre + "audio.rgbt_stem.proj.weight", {Da, 1, ka, ka});
+  // Embeddings and norms float32; matmul weights (stems, projections) by mixed_matmul.h's rule.
+  if (V) m.vision.cls_token = f32(w.get(kPre + "vision.cls_token", {1, 1, Dv}, Kind::Embedding));
+  if (V) m.vision.stem_weight = w.get_matmul(kPre + "vision.rgbt_stem.proj.1.weight", {Dv, 3, kt, kh, kw});
+  if (V) m.vision.pos_embed = f32(w.get(kPre + "vision.pos_embedding_helper.pos_embed", {1, c.vision_tokens(), Dv}, Kind::Embedding));
+  if (T) m.text.pos_embed = f32(w.get(kPre + "text.pos_embed", {1, c.context_length, Dt}, Kind::Embedding));
+  if (T) m.text.token_embedding = w.get_matmul(kPre + "text.token_embedding.weight", {c.vocab_size, Dt}, Kind::Embedding);
+  if (A) m.audio.cls_token = f32(w.get(kPre + "audio.cls_token", {1, 1, Da}, Kind::Embedding));
+  if (A) m.audio.stem_weight = w.get_matmul(kPre + "audio.rgbt_stem.proj.weight", {Da, 1, ka, ka});
   if (A) m.audio.stem_norm.load(w, kPre + "audio.rgbt_stem.norm_layer", Da, 1e-5);
-  if (A) m.audio.pos_embed = w.get(kPre + "audio.pos_embedding_helper.pos_embed", {1, c.audio_tokens(), Da}, Kind::Embedding);
+  if (A) m.audio.pos_embed = f32(w.get(kPre + "audio.pos_embedding_helper.pos_embed", {1, c.audio_tokens(), Da}, Kind::Embedding));
   // The checkpoint also stores text.mask; it is structural (causal), so we build it.
   m.text.causal_mask = at::full({c.context_length, c.context_length}, -std::numeric_limits<float>::infinity(),
-                                at::TensorOptions().dtype(m.dtype))
+                                at::TensorOptions().dtype(at::kFloat))
                            .triu_(1);
 
   // Trunks.
@@ -80,26 +84,26 @@ at::Tensor ImageBindModel::vision_tokens(const at::Tensor& pixels) const {
   // (channel, frame, row, col) block in the weight's order.
   const auto [kt, kh, kw] = config.kernel_size;
   const int64_t B = pixels.size(0), T = config.video_frames, H = pixels.size(2) / kh, W = pixels.size(3) / kw;
-  at::Tensor video = pixels.to(dtype).unsqueeze(2).expand({B, 3, T, pixels.size(2), pixels.size(3)});
+  at::Tensor video = f32(pixels).unsqueeze(2).expand({B, 3, T, pixels.size(2), pixels.size(3)});
   at::Tensor patches = video.reshape({B, 3, T / kt, kt, H, kh, W, kw})
                            .permute({0, 2, 4, 6, 1, 3, 5, 7})
                            .reshape({B, (T / kt) * H * W, 3 * kt * kh * kw});
-  at::Tensor x = at::linear(patches, vision.stem_weight.view({vision.stem_weight.size(0), -1}));  // [B, N, D]
+  at::Tensor x = mixed::linear(patches, vision.stem_weight.view({vision.stem_weight.size(0), -1}), {}, dtype);  // [B, N, D]
   return add_cls_and_pos(x, vision.cls_token, vision.pos_embed);
 }
 
 at::Tensor ImageBindModel::audio_tokens(const at::Tensor& melspec) const {
   // Conv2d(kernel k, stride s) as overlapping patches (unfold) times the flattened kernel.
   const int64_t k = config.audio_kernel, s = config.audio_stride, B = melspec.size(0);
-  at::Tensor p = melspec.to(dtype).unfold(2, k, s).unfold(3, k, s);  // [B, 1, Hp, Wp, k, k]
+  at::Tensor p = f32(melspec).unfold(2, k, s).unfold(3, k, s);  // [B, 1, Hp, Wp, k, k]
   const int64_t Hp = p.size(2), Wp = p.size(3);
   p = p.permute({0, 2, 3, 1, 4, 5}).reshape({B, Hp * Wp, k * k});
-  at::Tensor x = at::linear(p, audio.stem_weight.view({audio.stem_weight.size(0), -1}));  // [B, N, D]
+  at::Tensor x = mixed::linear(p, audio.stem_weight.view({audio.stem_weight.size(0), -1}), {}, dtype);  // [B, N, D]
   return add_cls_and_pos(audio.stem_norm.forward(x), audio.cls_token, audio.pos_embed);
 }
 
 at::Tensor ImageBindModel::text_tokens(const at::Tensor& ids) const {
-  return at::embedding(text.token_embedding, ids) + text.pos_embed;
+  return f32(at::embedding(text.token_embedding, ids)) + text.pos_embed;
 }
 
 at::Tensor ImageBindModel::vision_head(const at::Tensor& x) const {

@@ -48,7 +48,7 @@ struct TextTower {
 
 struct ImageBindModel {
   ImageBindConfig config;
-  at::ScalarType dtype = at::kFloat;  // compute dtype: float32 or bfloat16
+  at::ScalarType dtype = at::kFloat;  // precision (float32 or bfloat16): matmuls by experts/mixed_matmul.h's rule
   VisionTower vision;
   AudioTower audio;
   TextTower text;
@@ -59,7 +59,7 @@ struct ImageBindModel {
   enum Towers : unsigned { kVision = 1, kAudio = 2, kText = 4, kAll = 7 };
   static ImageBindModel load(const ImageBindConfig& config, const WeightSource& weights, unsigned towers = kAll);
 
-  // Stages (float32 in, compute dtype inside). Shapes for the huge config in comments.
+  // Stages (float32 in and out; only matmul weights follow the precision). Shapes for the huge config in comments.
   at::Tensor vision_tokens(const at::Tensor& pixels) const;   // [B,3,224,224] -> [B,257,D]
   at::Tensor audio_tokens(const at::Tensor& melspec) const;   // [B,1,128,204] -> [B,229,D]
   at::Tensor text_tokens(const at::Tensor& ids) const;        // [B,77] int64 -> [B,77,D]

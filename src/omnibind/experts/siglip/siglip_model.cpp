@@ -76,7 +76,8 @@ at::Tensor SiglipVision::forward(const at::Tensor& pixels, VisionStages* stages)
 
 void SiglipText::load(const WeightSource& w, const SiglipConfig& c) {
   const int64_t D = c.text.hidden;
-  token_embedding = w.get("text_model.embeddings.token_embedding.weight", {c.vocab_size, D}, Kind::Embedding);
+  token_embedding =  // rows upcast on lookup (exact)
+      w.get_matmul("text_model.embeddings.token_embedding.weight", {c.vocab_size, D}, Kind::Embedding);
   position_embedding =
       w.get("text_model.embeddings.position_embedding.weight", {c.max_positions, D}, Kind::Embedding).to(at::kFloat);
   encoder.load(w, "text_model.encoder.layers", c.text.layers, encoder_layer(c.text));

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/mixed_matmul.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 
 namespace omnibind::experts::uni3d {
@@ -18,6 +19,11 @@ class WeightReader {
   bool has(const std::string& key) const { return sd_.contains("point_encoder." + key); }
 
   at::Tensor get(const std::string& key, std::vector<int64_t> shape) const {
+    return stored(key, shape).to(at::kFloat).contiguous();  // copies when the file is not float32; zero-copy otherwise
+  }
+
+  // The tensor as the file stores it (any float dtype), shape-checked.
+  at::Tensor stored(const std::string& key, const std::vector<int64_t>& shape) const {
     const std::string full = "point_encoder." + key;
     const auto& raw = sd_.at(full);
     at::Tensor t = tensor_io::to_tensor(raw);
@@ -29,20 +35,17 @@ class WeightReader {
       throw InputError(sd_.source() + ": tensor '" + full + "' has shape " + raw.shape_string() + ", expected " + want +
                        "]");
     }
-    return t.to(at::kFloat).contiguous();  // copies when the file is not float32; zero-copy otherwise
+    return t;
   }
 
-  // A matmul weight (and its bias) in the compute dtype.
+  // A matmul weight (stored by mixed_matmul.h's rule) and its bias in the compute dtype.
   Linear linear(const std::string& prefix, int64_t out, int64_t in, bool bias = true, bool conv1d = false) const {
     Linear l;
     std::vector<int64_t> shape = {out, in};
     if (conv1d) shape.push_back(1);
-    l.weight = get(prefix + ".weight", shape).view({out, in});
-    if (bias) l.bias = get(prefix + ".bias", {out});
-    if (mm_ != at::kFloat) {
-      l.weight = l.weight.to(mm_);
-      if (l.bias.defined()) l.bias = l.bias.to(mm_);
-    }
+    l.weight = mixed::stored_weight(stored(prefix + ".weight", shape), mm_).view({out, in});
+    if (bias) l.bias = get(prefix + ".bias", {out}).to(mm_);
+    l.compute = mm_;
     return l;
   }
 
@@ -60,11 +63,8 @@ class WeightReader {
   at::ScalarType mm_;
 };
 
-// y = x W^T + b, computed in the weight's dtype, returned as float32.
-at::Tensor lin(const at::Tensor& x, const Linear& l) {
-  if (l.weight.scalar_type() == x.scalar_type()) return at::linear(x, l.weight, l.bias);
-  return at::linear(x.to(l.weight.scalar_type()), l.weight, l.bias).to(at::kFloat);
-}
+// y = x W^T + b by experts/mixed_matmul.h's rule, float32.
+at::Tensor lin(const at::Tensor& x, const Linear& l) { return mixed::linear(x, l.weight, l.bias, l.compute); }
 
 at::Tensor ln(const at::Tensor& x, const LayerNorm& n, double eps) {
   return at::layer_norm(x, {x.size(-1)}, n.weight, n.bias, eps);
@@ -165,7 +165,8 @@ at::Tensor Uni3dModel::forward(const at::Tensor& features, const at::Tensor& cen
   // second_conv.0 on cat([global, h]) = W[:, :256] global + W[:, 256:] h + b: the global half
   // once per group instead of once per point.
   const at::Tensor& w0 = e.second_conv_0.weight;  // [512, 512]
-  Linear w_global{w0.narrow(1, 0, 256), e.second_conv_0.bias}, w_local{w0.narrow(1, 256, 256), at::Tensor()};
+  Linear w_global{w0.narrow(1, 0, 256), e.second_conv_0.bias, compute},
+      w_local{w0.narrow(1, 256, 256), at::Tensor(), compute};
   at::Tensor g2 = lin(global, w_global).unsqueeze(1);  // [BG, 1, 512]
   at::Tensor h2 = (lin(h, w_local) + g2).view({B * G * K, 512});
   h2 = at::relu(bn(h2, e.second_conv_1, c.bn_eps));
@@ -190,7 +191,7 @@ at::Tensor Uni3dModel::forward(const at::Tensor& features, const at::Tensor& cen
     at::Tensor y = ln(x, b.norm1, eps);
     at::Tensor q, k, v;
     if (b.attn.qkv.weight.defined()) {
-      at::Tensor qkv = lin(y, Linear{b.attn.qkv.weight, b.attn.qkv_bias});  // [B, N, 3D]
+      at::Tensor qkv = lin(y, Linear{b.attn.qkv.weight, b.attn.qkv_bias, compute});  // [B, N, 3D]
       qkv = qkv.view({B, N, 3, nh, hd}).permute({2, 0, 3, 1, 4});            // [3, B, nh, N, hd]
       q = qkv[0];
       k = qkv[1];
@@ -200,12 +201,10 @@ at::Tensor Uni3dModel::forward(const at::Tensor& features, const at::Tensor& cen
       k = lin(y, b.attn.k_proj).view({B, N, nh, hd}).transpose(1, 2);
       v = lin(y, b.attn.v_proj).view({B, N, nh, hd}).transpose(1, 2);
     }
-    // The two attention matmuls run in the weights' compute dtype: in bf16 libtorch's batched
-    // matmul reaches oneDNN (~30x its fp32 CPU bmm here); softmax stays fp32. No-op in fp32.
-    const auto mm = b.attn.proj.weight.scalar_type();
-    at::Tensor scores = at::matmul((q * scale).to(mm), k.transpose(-2, -1).to(mm)).to(at::kFloat);
+    // The two attention matmuls by mixed::matmul's rule (bf16 only on native-bf16 CPUs); softmax fp32.
+    at::Tensor scores = mixed::matmul(q * scale, k.transpose(-2, -1), compute);
     at::Tensor attn = at::softmax(scores, -1);                                             // [B, nh, N, N]
-    at::Tensor o = at::matmul(attn.to(mm), v.to(mm)).to(at::kFloat).transpose(1, 2).reshape({B, N, D});
+    at::Tensor o = mixed::matmul(attn, v, compute).transpose(1, 2).reshape({B, N, D});
     if (b.attn.norm.defined()) o = ln(o, b.attn.norm, eps);
     o = lin(o, b.attn.proj);
     x = b.gamma_1.defined() ? x + b.gamma_1 * o : x + o;

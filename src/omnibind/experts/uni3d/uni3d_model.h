@@ -13,7 +13,8 @@
 namespace omnibind::experts::uni3d {
 
 struct Linear {      // nn.Linear / Conv1d(k=1): weight [out, in], bias [out] (may be undefined)
-  at::Tensor weight, bias;
+  at::Tensor weight, bias;               // weight stored by experts/mixed_matmul.h's rule
+  at::ScalarType compute = at::kFloat;  // the model's precision
 };
 struct LayerNorm {   // weight, bias [D]
   at::Tensor weight, bias;
@@ -65,7 +66,7 @@ struct Uni3dStages {
 
 struct Uni3dModel {
   Uni3dConfig config;
-  at::ScalarType compute = at::kFloat;  // kFloat or kBFloat16 (weights of the matmuls)
+  at::ScalarType compute = at::kFloat;  // kFloat or kBFloat16: the precision (experts/mixed_matmul.h's rule)
   at::Tensor cls_token, cls_pos;        // [1, 1, D]
   GroupEncoder encoder;
   Linear encoder2trans;                 // [D, C]

@@ -16,7 +16,7 @@ ClipTextTower ClipTextTower::load(const WeightSource& w, const ClipTextConfig& c
   t.config = c;
   const int64_t W = c.width, hidden = c.mlp_hidden > 0 ? c.mlp_hidden : 4 * c.width;
   t.config.mlp_hidden = hidden;
-  t.token_embedding = w.get("token_embedding.weight", {c.vocab_size, W}, Kind::Embedding);
+  t.token_embedding = w.get_matmul("token_embedding.weight", {c.vocab_size, W}, Kind::Embedding);  // rows upcast on lookup
   t.positional_embedding = w.get("positional_embedding", {c.context_length, W}, Kind::Embedding).to(at::kFloat);
   t.transformer.load(w, "transformer.resblocks", c.layers, BlockSpec::open_clip(W, c.heads, hidden, c.act, c.eps));
   t.ln_final.load(w, "ln_final", W, c.eps);

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "omnibind/common/error.h"
+#include "omnibind/experts/mixed_matmul.h"
 #include "omnibind/experts/weight_source.h"
 
 namespace omnibind::experts::vit {
@@ -13,25 +14,25 @@ namespace omnibind::experts::vit {
 using Kind = WeightSource::Kind;
 
 namespace {
-// Runs a matmul-like op in the dtype of `like` and returns float32.
-at::Tensor in_dtype(const at::Tensor& x, at::ScalarType dt) { return x.scalar_type() == dt ? x : x.to(dt); }
 at::Tensor as_float(const at::Tensor& x) { return x.scalar_type() == at::kFloat ? x : x.to(at::kFloat); }
 }  // namespace
 
 // ---------------------------------------------------------------- Linear / LayerNorm
 
 void Linear::load(const WeightSource& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias) {
-  weight = w.get(prefix + ".weight", {out, in});
+  weight = w.get_matmul(prefix + ".weight", {out, in});
   bias = has_bias ? w.get(prefix + ".bias", {out}, Kind::Bias) : at::Tensor();
+  compute = w.dtype();
 }
 
 void Linear::load_matrix(const WeightSource& w, const std::string& name, int64_t in, int64_t out) {
-  weight = w.get(name, {in, out}).t();  // x @ P == linear(x, P^T); the view keeps P's storage
+  weight = w.get_matmul(name, {in, out}).t();  // x @ P == linear(x, P^T); the view keeps P's storage
   bias = at::Tensor();
+  compute = w.dtype();
 }
 
 at::Tensor Linear::forward(const at::Tensor& x) const {
-  return as_float(at::linear(in_dtype(x, weight.scalar_type()), weight, bias));
+  return mixed::linear(x, weight, bias, compute);
 }
 
 void LayerNorm::load(const WeightSource& w, const std::string& prefix, int64_t dim, double eps_) {
@@ -83,11 +84,13 @@ void Attention::load(const WeightSource& w, const std::string& prefix, const Att
   const std::string p = prefix + ".";
   switch (s.layout) {
     case QkvLayout::Packed:
-      qkv.weight = w.get(p + "in_proj_weight", {3 * D, D});
+      qkv.weight = w.get_matmul(p + "in_proj_weight", {3 * D, D});
+      qkv.compute = w.dtype();
       qkv.bias = w.get(p + "in_proj_bias", {3 * D}, Kind::Bias);
       break;
     case QkvLayout::FusedQV: {
-      qkv.weight = w.get(p + s.qkv_name + ".weight", {3 * D, D});
+      qkv.weight = w.get_matmul(p + s.qkv_name + ".weight", {3 * D, D});
+      qkv.compute = w.dtype();
       at::Tensor qb = w.get(p + "q_bias", {D}, Kind::Bias), vb = w.get(p + "v_bias", {D}, Kind::Bias);
       qkv.bias = at::cat({qb, at::zeros_like(qb), vb});  // the k bias is structurally zero
       break;
@@ -105,20 +108,17 @@ at::Tensor Attention::attend(const at::Tensor& q_, const at::Tensor& k_, const a
                              const at::Tensor& mask) const {
   const int64_t B = q_.size(0), H = q_.size(1), Lq = q_.size(2), hd = q_.size(3);
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  // Operands rounded to the weights' dtype (bf16 for a bf16 model), products summed in fp32: libtorch
-  // 1.13's CPU bmm sums bf16 in bf16 where oneDNN has no bf16 path (no AVX-512), which costs ~3%
-  // relative error over 729 keys (SigLIP so400m). Softmax in fp32.
-  const auto mm = out.weight.scalar_type();
-  const auto rounded = [&](const at::Tensor& t) { return as_float(in_dtype(t, mm)); };
+  // bf16 operands only where the CPU has native bf16 (mixed::matmul); float32 otherwise. Softmax fp32.
+  const auto mm = out.compute;
   at::Tensor scores;
   if (scale_after_matmul) {
-    scores = as_float(in_dtype(at::matmul(rounded(q_), rounded(k_).transpose(-2, -1)), mm)) * scale;
+    scores = mixed::matmul(q_, k_.transpose(-2, -1), mm) * scale;
   } else {
-    scores = as_float(in_dtype(at::matmul(rounded(q_ * scale), rounded(k_).transpose(-2, -1)), mm));
+    scores = mixed::matmul(q_ * scale, k_.transpose(-2, -1), mm);
   }
   if (mask.defined()) scores = scores + mask;
-  at::Tensor probs = at::softmax(scores, -1);                            // [B, H, Lq, Lk]
-  at::Tensor o = as_float(in_dtype(at::matmul(rounded(probs), rounded(v_)), mm));  // [B, H, Lq, hd]
+  at::Tensor probs = at::softmax(scores, -1);                   // [B, H, Lq, Lk]
+  at::Tensor o = mixed::matmul(probs, v_, mm);                  // [B, H, Lq, hd]
   return o.transpose(1, 2).reshape({B, Lq, H * hd});
 }
 
@@ -143,7 +143,8 @@ at::Tensor Attention::forward_cross(const at::Tensor& query, const at::Tensor& k
   Linear lq, lk, lv;
   if (qkv.weight.defined()) {
     auto part = [&](int64_t i) {
-      Linear l{qkv.weight.narrow(0, i * D, D), qkv.bias.defined() ? qkv.bias.narrow(0, i * D, D) : at::Tensor()};
+      Linear l{qkv.weight.narrow(0, i * D, D), qkv.bias.defined() ? qkv.bias.narrow(0, i * D, D) : at::Tensor(),
+               qkv.compute};
       return l;
     };
     lq = part(0);
@@ -214,8 +215,9 @@ void PatchEmbed::load(const WeightSource& w, const std::string& name, int64_t in
                       bool has_bias) {
   patch = patch_;
   in_chans = in_chans_;
-  at::Tensor conv = w.get(name + ".weight", {dim, in_chans, patch, patch});
+  at::Tensor conv = w.get_matmul(name + ".weight", {dim, in_chans, patch, patch});
   proj.weight = conv.view({dim, in_chans * patch * patch});
+  proj.compute = w.dtype();
   proj.bias = has_bias ? w.get(name + ".bias", {dim}, Kind::Bias) : at::Tensor();
 }
 

@@ -7,9 +7,10 @@
 // [L, B, D]; the maths is the same).
 //
 // Precision: the residual stream, LayerNorms and softmax are float32. Matmul weights (Linear,
-// attention projections, patch embedding) are held in the WeightSource's dtype (kFloat or
-// kBFloat16); with bf16 weights the activations are cast to bf16 for each matmul and the result
-// back to float32 (the two attention matmuls too). Every forward takes and returns float32.
+// attention projections, patch embedding) are stored and multiplied by the one rule of
+// experts/mixed_matmul.h for the WeightSource's dtype (the model's precision): bf16 GEMMs only on
+// CPUs with native bf16, else float32 GEMMs over weights upcast per call (fp32 precision keeps a
+// 16-bit file's weights as stored). Every forward takes and returns float32.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -26,6 +27,7 @@ namespace omnibind::experts::vit {
 // undefined.
 struct Linear {
   at::Tensor weight, bias;
+  at::ScalarType compute = at::kFloat;  // the model's precision (mixed::linear's rule); set by load()
   // "<prefix>.weight" [out, in] and, when has_bias, "<prefix>.bias" [out].
   void load(const WeightSource& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias = true);
   // A bare matrix used as x @ P (open_clip text_projection / visual.proj): tensor `name` [in, out].
