@@ -399,6 +399,56 @@ class OmniBindTest(unittest.TestCase):
                               "expert_files")
         self.assertFalse(os.path.exists(out))
 
+    def test_from_preset_equals_cli_convert(self):
+        # A Base release at the shared mini fixtures' widths with random weights (bench/make_random_release, as
+        # bench/random_release_check.sh makes it), some files outside the release layout (named with files=).
+        gen = os.environ.get("OMNIBIND_MAKE_RANDOM_RELEASE", os.path.join(os.path.dirname(CLI), "bench", "make_random_release"))
+        shared = os.environ.get("OMNIBIND_SHARED_DIR") or os.path.join(HERE, "..", "..", "..", "shared")
+        F = os.path.join(shared, "fixtures")
+        if not os.path.exists(gen):
+            self.skipTest("SKIPPED: %s is not built (ninja -C build make_random_release)" % gen)
+        if not os.path.isdir(os.path.join(F, "wavcaps_mini")):
+            self.skipTest("SKIPPED: the shared fixtures are absent (%s)" % F)
+        uni3d = self.path("uni3d.json")
+        with open(uni3d, "w") as f:
+            json.dump({"pc_model": "eva_giant_patch14_560", "pc_feat_dim": 32, "embed_dim": 48, "num_group": 64,
+                       "group_size": 16, "pc_encoder_dim": 64, "npoints": 10000,
+                       "timm_overrides": {"embed_dim": 32, "depth": 2, "num_heads": 4}}, f)
+        rel = self.path("release")
+        subprocess.run([gen, "--preset", "base", "--out", rel, "--seed", "3", "--unified-dim", "64", "--heads-hidden", "32",
+                        "--config", "wavcaps=%s/wavcaps_mini/config.json" % F, "--vocab", "wavcaps=%s/wavcaps_mini/vocab_mini.txt" % F,
+                        "--config", "eva_clip=%s/eva02_clip_mini/config.json" % F, "--config", "uni3d=" + uni3d,
+                        "--config", "imagebind=%s/imagebind_mini/config.json" % F], check=True, capture_output=True)
+        files = {"EVA_E14p": os.path.join(rel, "EVA02_CLIP_E_psz14_plus_s9B.pt"), "IB": os.path.join(rel, "imagebind_huge.pth"),
+                 "UNI3D_L": os.path.join(rel, "uni3d-g", "lvis", "model.pt"),
+                 "bpe": os.path.join(shared, "data", "bpe", "bpe_simple_vocab_16e6.txt.gz"),
+                 "bert_vocab": os.path.join(F, "wavcaps_mini", "vocab_mini.txt"),
+                 "EVA_E14p.config": os.path.join(F, "eva02_clip_mini", "config.json"),
+                 "IB.config": os.path.join(F, "imagebind_mini", "config.json"), "UNI3D_L.config": uni3d}
+        for space in ("WAVCAPS_PT", "WAVCAPS_FT_aud", "WAVCAPS_FT_clo"):
+            files[space + ".config"] = os.path.join(F, "wavcaps_mini", "config.json")
+        out = self.path("py.bundle")
+        m = omnibind.Model.from_preset("base", from_dir=rel, out=out, files=files, threads=int(THREADS))
+        self.assertEqual(sorted(m.modalities), ["audio", "image", "point", "text"])
+        self.assertEqual(m.dim, 64)
+        self.assertEqual(m.path, out)
+        cli_out = self.path("cli.bundle")
+        cli("convert", "--preset", "base", "--from", rel, "--out", cli_out, *sum((["--file", "%s=%s" % kv] for kv in files.items()), []))
+        with open(os.path.join(out, "bundle.json")) as f, open(os.path.join(cli_out, "bundle.json")) as g:
+            self.assertEqual(json.load(f), json.load(g))
+        texts = ["a dog barking", "rain on a roof"]
+        want = read_safetensors(self.cli_embed_with(cli_out, "text", [], "--text", texts[0], "--text", texts[1]))[0]["text"]
+        np.testing.assert_array_equal(m.embed_texts(texts), want)
+        # Refused when out exists (overwrite=True replaces it), nothing else touched.
+        self.assertInputError(lambda: omnibind.Model.from_preset("base", from_dir=rel, out=out, files=files))
+        again = omnibind.Model.from_preset("base", from_dir=rel, out=out, files=files, overwrite=True, threads=int(THREADS))
+        np.testing.assert_array_equal(again.embed_texts(texts), want)
+
+    def cli_embed_with(self, bundle, modality, inputs, *extra):
+        out = self.path(modality + ".safetensors")
+        cli("embed", "--model", bundle, "--modality", modality, "--out", out, "--threads", THREADS, *extra, *inputs)
+        return out
+
     # --- train / evaluate ----------------------------------------------------------------------------------
 
     def test_train_equals_cli(self):
