@@ -1,10 +1,12 @@
 // omnibind.Index: a persistent vector index directory (retrieval::VectorIndex: FAISS + SQLite catalog).
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <filesystem>
 #include <optional>
 
 #include "omnibind/common/error.h"
+#include "omnibind/retrieval/query.h"
 #include "omnibind/retrieval/vector_index.h"
 #include "py_common.h"
 
@@ -38,6 +40,7 @@ std::vector<std::string> per_row(const py::object& obj, size_t n, const std::str
 // Item ids out of an int, a list of ints or an integer array.
 std::vector<int64_t> id_list(const py::object& obj, const std::string& what) {
   py::array a = as_array(obj);
+  if (a.size() == 0) return {};  // [] is float64 to numpy
   require(a.dtype().kind() == 'i' || a.dtype().kind() == 'u', what + " must be integer ids, got " + dtype_name(a));
   py::array_t<int64_t, py::array::c_style | py::array::forcecast> v(a.attr("ravel")());
   return std::vector<int64_t>(v.data(), v.data() + v.size());
@@ -51,6 +54,47 @@ py::dict item_dict(const retrieval::ItemRecord& r) {
   d["labels"] = r.labels;
   d["metadata"] = json_loads(r.metadata);
   return d;
+}
+
+// One query item of a composed query: a stored id (int) or a vector [dim] (any float array-like).
+retrieval::QueryItem query_item(const py::handle& h, float weight, const std::string& what) {
+  if (py::isinstance<py::int_>(h) || (py::hasattr(h, "__index__") && !py::isinstance<py::bool_>(h) &&
+                                      !py::isinstance<py::array>(h))) {
+    return retrieval::QueryItem::stored(py::module_::import("operator").attr("index")(h).cast<int64_t>(), weight);
+  }
+  if (py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() == 0 &&
+      (py::reinterpret_borrow<py::array>(h).dtype().kind() == 'i' || py::reinterpret_borrow<py::array>(h).dtype().kind() == 'u'))
+    return retrieval::QueryItem::stored(h.attr("item")().cast<int64_t>(), weight);
+  require(!py::isinstance<py::str>(h), what + ": a text needs a model: pass model.embed_texts([...])[0] as the vector");
+  py::array a = as_array(h);
+  at::Tensor t = float_tensor_view(a, what);
+  require(t.dim() == 1, what + ": expected a stored id (int) or one vector [dim], got " + std::to_string(t.dim()) +
+                            " dimensions");
+  t = t.to(at::kFloat).contiguous();
+  return retrieval::QueryItem::vec(std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel()), weight);
+}
+
+// query=[item, (item, weight), ...] -> the items (weight 1 when not given).
+std::vector<retrieval::QueryItem> query_items(const py::object& query) {
+  require(py::isinstance<py::list>(query) || py::isinstance<py::tuple>(query),
+          "Index.search: query must be a list of items: ids, vectors or (id or vector, weight) pairs");
+  std::vector<retrieval::QueryItem> items;
+  size_t i = 0;
+  for (auto h : query) {
+    const std::string what = "Index.search: query[" + std::to_string(i++) + "]";
+    if (py::isinstance<py::tuple>(h) && py::len(h) == 2) {
+      auto t = py::reinterpret_borrow<py::tuple>(h);
+      require(py::isinstance<py::float_>(t[1]) || py::isinstance<py::int_>(t[1]) || py::hasattr(t[1], "__float__"),
+              what + ": the weight must be a number, got " + std::string(py::str(py::type::of(t[1]).attr("__name__"))));
+      const double w = t[1].cast<double>();
+      require(std::isfinite(w), what + ": the weight must be finite");
+      items.push_back(query_item(t[0], static_cast<float>(w), what));
+    } else {
+      items.push_back(query_item(h, 1.0f, what));
+    }
+  }
+  require(!items.empty(), "Index.search: query is empty");
+  return items;
 }
 
 class Index {
@@ -114,11 +158,32 @@ class Index {
     return py::array_t<int64_t>(static_cast<py::ssize_t>(ids.size()), ids.data());
   }
 
-  py::tuple search(const py::object& vectors, int64_t k, const py::object& where, const py::object& modality,
-                   const py::object& exclude, int nprobe) const {
+  py::tuple search(const py::object& vectors, int64_t k, const py::object& ids, const py::object& query,
+                   const py::object& where, const py::object& modality, const py::object& exclude, int nprobe) const {
     require(k > 0, "Index.search: k must be positive, got " + std::to_string(k));
-    py::array a = as_array(vectors);
-    at::Tensor q = rows_of(a, index_->dim(), "Index.search: vectors");
+    const int given = !vectors.is_none() + !ids.is_none() + !query.is_none();
+    require(given == 1, "Index.search: pass exactly one of vectors, ids= (stored items) and query= (a composed query)");
+    // Query rows [nq, dim]: the vectors as given, or each stored id's vector / the composed query
+    // (retrieval::compose_query: normalize(sum w_i * normalize(v_i)), what `omnibind search --id/--add/--weight` runs).
+    at::Tensor q;
+    if (!vectors.is_none()) {
+      py::array a = as_array(vectors);
+      q = rows_of(a, index_->dim(), "Index.search: vectors");
+    } else {
+      std::vector<std::vector<retrieval::QueryItem>> queries;
+      if (!ids.is_none()) {
+        for (int64_t id : id_list(ids, "Index.search: ids")) queries.push_back({retrieval::QueryItem::stored(id)});
+        require(!queries.empty(), "Index.search: ids is empty");
+      } else {
+        queries.push_back(query_items(query));
+      }
+      q = at::empty({static_cast<int64_t>(queries.size()), index_->dim()}, at::kFloat);
+      py::gil_scoped_release unlocked;
+      for (size_t i = 0; i < queries.size(); ++i) {
+        std::vector<float> v = retrieval::compose_query(queries[i], *index_, nullptr);
+        std::copy(v.begin(), v.end(), q.data_ptr<float>() + static_cast<int64_t>(i) * index_->dim());
+      }
+    }
     retrieval::Filter f;
     if (!modality.is_none()) f.modalities = string_list(modality, "Index.search: modality", false);
     if (!where.is_none()) {
@@ -138,9 +203,9 @@ class Index {
       py::gil_scoped_release unlocked;
       for (int64_t i = 0; i < nq; ++i) hits[i] = index_->search(q.data_ptr<float>() + i * index_->dim(), k, f, nprobe);
     }
-    py::array_t<int64_t> ids({nq, k});
+    py::array_t<int64_t> found({nq, k});
     py::array_t<float> scores({nq, k});
-    auto I = ids.mutable_unchecked<2>();
+    auto I = found.mutable_unchecked<2>();
     auto S = scores.mutable_unchecked<2>();
     py::list items;
     for (int64_t i = 0; i < nq; ++i) {
@@ -156,7 +221,7 @@ class Index {
       }
       items.append(row);
     }
-    return py::make_tuple(ids, scores, items);
+    return py::make_tuple(found, scores, items);
   }
 
   size_t remove(const py::object& ids) {
@@ -203,9 +268,11 @@ Index(path, dim=None, type="Flat", readonly=False)
            py::arg("measure_recall") = true,
            "vectors [n, dim] (normalised here); metadata: a list of n dicts (JSON); modality: str or n str. "
            "Returns the new ids (int64 [n]); atomic: on any error nothing is added.")
-      .def("search", &Index::search, py::arg("vectors"), py::arg("k") = 10, py::kw_only(), py::arg("where") = py::none(),
+      .def("search", &Index::search, py::arg("vectors") = py::none(), py::arg("k") = 10, py::kw_only(),
+           py::arg("ids") = py::none(), py::arg("query") = py::none(), py::arg("where") = py::none(),
            py::arg("modality") = py::none(), py::arg("exclude") = py::none(), py::arg("nprobe") = 0,
-           "vectors [nq, dim] or [dim] -> (ids int64 [nq, k] (-1 past the last hit), scores float32 [nq, k] (-inf "
+           "vectors [nq, dim] or [dim]; or ids=[...] (stored items, one query each); or query=[id or vector or (id or "
+           "vector, weight), ...] (one query: normalize(sum w * normalize(v)), negative weights subtract) -> (ids int64 [nq, k] (-1 past the last hit), scores float32 [nq, k] (-inf "
            "there), items: nq lists of {id, modality, source, labels, metadata}). where: {key: value} on the metadata "
            "(key 'label' matches labels); modality: str or list of str.")
       .def("remove", &Index::remove, py::arg("ids"), "Number of items removed (unknown ids are ignored)")

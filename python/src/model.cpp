@@ -11,7 +11,10 @@
 #include "omnibind/common/error.h"
 #include "omnibind/experts/input_files.h"
 #include "omnibind/media/media_encode.h"
+#include "omnibind/pipeline/bundle_convert.h"
+#include "omnibind/pipeline/bundle_stream.h"
 #include "omnibind/pipeline/model_bundle.h"
+#include "omnibind/pipeline/release_files.h"
 #include "omnibind/tensor_io/compute_threads.h"
 #include "py_common.h"
 
@@ -157,6 +160,7 @@ class Progress {
       }
     }
   }
+  bool active() const { return fn_ || bar_ || text_; }
   void update(size_t done, size_t step) {
     if (fn_) fn_(done, total_);
     if (bar_) bar_.attr("update")(step);
@@ -171,6 +175,61 @@ class Progress {
   py::object fn_, bar_;
   bool text_ = false;
 };
+
+std::string fspath(const py::handle& h, const std::string& what) {
+  require(py::isinstance<py::str>(h) || py::hasattr(h, "__fspath__"), what + " must be a str or os.PathLike, got " + type_name(h));
+  return py::str(py::module_::import("os").attr("fspath")(h)).cast<std::string>();
+}
+
+// `omnibind convert --preset P --from DIR [--file NAME=PATH]... [--config C] --out OUT`: the folder of released
+// files -> a bundle at `out` (pipeline::plan_release_convert + convert_to_bundle, as verb_convert runs them).
+// Missing files: one InputError listing them all, with `.missing` = one line per file (what the CLI prints).
+void convert_release(const std::string& preset, const py::object& from_dir, const py::object& out, const py::object& files,
+                     const py::object& config, const std::string& layout, const std::string& precision,
+                     const std::string& expert_files, bool overwrite, bool check, bool sha256) {
+  pipeline::ReleaseRequest r;
+  r.preset = preset;
+  r.from = fspath(from_dir, "from_dir");
+  const std::string out_dir = fspath(out, "out");
+  if (!config.is_none()) r.config = fspath(config, "config");
+  if (!files.is_none()) {
+    require(py::isinstance<py::dict>(files), "files must be a dict {NAME: PATH} (release file names such as 'heads', "
+                                             "'WAVCAPS_PT', 'bpe', or 'SPACE.config')");
+    for (auto [k, v] : py::reinterpret_borrow<py::dict>(files)) {
+      require(py::isinstance<py::str>(k), "files: keys must be str release file names");
+      const std::string name = k.cast<std::string>();
+      r.files[name] = fspath(v, "files['" + name + "']");  // names are checked by the plan, as --file's
+    }
+  }
+  require(expert_files == "reference" || expert_files == "link" || expert_files == "copy" || expert_files == "auto",
+          "expert_files must be 'reference', 'link', 'copy' or 'auto', got '" + expert_files + "'");
+  std::vector<std::string> missing;
+  std::string message;
+  {
+    py::gil_scoped_release unlocked;
+    try {
+      pipeline::ConvertOptions o = pipeline::plan_release_convert(r);
+      o.layout = layout;
+      o.precision = precision;
+      o.overwrite = overwrite;
+      o.expert_files = expert_files;
+      o.check = check;
+      o.record_sha256 = sha256;
+      pipeline::convert_to_bundle(out_dir, o);
+    } catch (const pipeline::MissingReleaseFiles& e) {
+      missing = e.lines;
+      message = std::to_string(e.lines.size()) + " file(s) missing under " + r.from + "; nothing written: ";
+      for (size_t i = 0; i < e.lines.size(); ++i) message += (i ? "; " : "") + e.lines[i];
+    }
+  }
+  if (!missing.empty()) {
+    py::object cls = py::module_::import("omnibind").attr("InputError");
+    py::object exc = cls(message);
+    exc.attr("missing") = missing;
+    PyErr_SetObject(cls.ptr(), exc.ptr());
+    throw py::error_already_set();
+  }
+}
 
 class Model {
  public:
@@ -201,7 +260,7 @@ class Model {
   }
 
   py::object embed_files(const py::object& paths, const std::optional<std::string>& modality, int64_t batch,
-                         bool return_experts, const py::object& progress) const {
+                         int64_t prefetch, bool return_experts, const py::object& progress) const {
     auto files = string_list(paths, "paths", true);
     require(!files.empty(), "embed_files: the list of paths is empty");
     for (const auto& f : files) {
@@ -209,14 +268,28 @@ class Model {
       require(!fs::is_directory(f, ec), f + ": is a directory; pass the files in it (e.g. sorted(glob.glob(...)))");
       require(fs::is_regular_file(f, ec), f + ": no such file");
     }
+    // What a file holds: its magic bytes, else its extension (pipeline::file_modality, what `omnibind embed`
+    // checks), else the extension table `embed` recurses directories with (.safetensors = a point cloud).
+    auto kind_of = [](const std::string& f) {
+      auto k = pipeline::file_modality(f);
+      return k ? k : experts::modality_of_extension(f);
+    };
     std::optional<Modality> m;
     if (modality) {
       m = experts::parse_modality(*modality);
+      const std::string want(experts::modality_name(*m));
+      for (const auto& f : files) {  // one call, one modality (as `embed --modality`)
+        auto k = pipeline::file_modality(f);
+        if (!k || *k == *m) continue;
+        const std::string got(experts::modality_name(*k));
+        throw InputError(f + ": is " + (got == "audio" || got == "image" ? "an " : "a ") + got + " file, not " + want +
+                         " (modality='" + want + "'); embed one modality per call");
+      }
     } else {
       for (const auto& f : files) {
-        auto guess = experts::modality_of_extension(f);
-        require(guess.has_value(), f + ": cannot tell the modality from the extension; pass modality='audio', "
-                                       "'image', 'point' or 'text'");
+        auto guess = kind_of(f);
+        require(guess.has_value(), f + ": cannot tell the modality from the contents or extension; pass "
+                                       "modality='audio', 'image', 'point' or 'text'");
         require(!m || *m == *guess, "embed_files: the paths mix " + std::string(experts::modality_name(*m)) + " and " +
                                         std::string(experts::modality_name(*guess)) +
                                         " files (" + f + "); embed one modality per call");
@@ -225,22 +298,22 @@ class Model {
     }
     std::vector<MediaInput> items;
     for (const auto& f : files) items.push_back(experts::media_input_from_file(*m, f));
-    return run(*m, items, files, batch, return_experts, progress);
+    return run(*m, items, files, batch, prefetch, return_experts, progress);
   }
 
-  py::object embed_texts(const py::object& texts, int64_t batch, bool return_experts, const py::object& progress) const {
+  py::object embed_texts(const py::object& texts, int64_t batch, int64_t prefetch, bool return_experts, const py::object& progress) const {
     auto list = string_list(texts, "texts", false);
     require(!list.empty(), "embed_texts: the list of texts is empty");
     std::vector<MediaInput> items;
     for (auto& t : list) items.push_back(MediaInput::from_text(t));
-    return run(Modality::Text, items, std::vector<std::string>(items.size()), batch, return_experts, progress);
+    return run(Modality::Text, items, std::vector<std::string>(items.size()), batch, prefetch, return_experts, progress);
   }
 
   py::object embed(const py::object& audio, const py::object& image, const py::object& point, const py::object& text,
-                   int64_t batch, bool return_experts, const py::object& progress) const {
+                   int64_t batch, int64_t prefetch, bool return_experts, const py::object& progress) const {
     const int given = !audio.is_none() + !image.is_none() + !point.is_none() + !text.is_none();
     require(given == 1, "embed: pass exactly one of audio=, image=, point=, text= (one modality per call)");
-    if (!text.is_none()) return embed_texts(text, batch, return_experts, progress);
+    if (!text.is_none()) return embed_texts(text, batch, prefetch, return_experts, progress);
     const Modality m = !audio.is_none() ? Modality::Audio : !image.is_none() ? Modality::Image : Modality::Point;
     const py::object& obj = !audio.is_none() ? audio : !image.is_none() ? image : point;
     const std::string mname(experts::modality_name(m));
@@ -254,14 +327,16 @@ class Model {
                       : m == Modality::Image ? image_item(objs[i], names.back())
                                              : point_item(objs[i], names.back()));
     }
-    return run(m, items, names, batch, return_experts, progress);
+    return run(m, items, names, batch, prefetch, return_experts, progress);
   }
 
  private:
-  // What `omnibind embed --model` computes: batches of expert embeddings, then the heads and routers.
+  // What `omnibind embed --model` runs: pipeline::embed_stream (files read and preprocessed on a worker thread,
+  // `prefetch` batches ahead, while this thread encodes and applies the heads and routers).
   py::object run(Modality m, const std::vector<MediaInput>& items, const std::vector<std::string>& names, int64_t batch,
-                 bool return_experts, const py::object& progress) const {
+                 int64_t prefetch, bool return_experts, const py::object& progress) const {
     require(batch > 0, "batch_size must be positive, got " + std::to_string(batch));
+    require(prefetch >= 0, "prefetch must be 0 or more, got " + std::to_string(prefetch));
     require(bundle_->covers(m), "model bundle " + path_ + " does not embed " + std::string(experts::modality_name(m)) +
                                     " (it embeds " + [&] {
                                       std::string s;
@@ -269,38 +344,31 @@ class Model {
                                       return s;
                                     }() + ")");
     const std::string mname(experts::modality_name(m));
+    pipeline::StreamOptions so;
+    so.batch = static_cast<size_t>(batch);
+    so.queue_depth = static_cast<size_t>(prefetch);
+    so.keep_experts = return_experts;
     std::vector<at::Tensor> rows, weights;
     std::map<std::string, std::vector<at::Tensor>> expert_rows;
-    const size_t step = static_cast<size_t>(batch);
     Progress bar(progress, items.size());
-    for (size_t begin = 0; begin < items.size(); begin += step) {
-      const size_t end = std::min(items.size(), begin + step);
-      {
-        py::gil_scoped_release unlocked;
-        at::NoGradGuard no_grad;
-        std::vector<MediaInput> part(items.begin() + begin, items.begin() + end);
-        std::map<std::string, at::Tensor> x;
-        try {
-          x = bundle_->expert_embeddings(m, part);
-        } catch (const InputError&) {
-          for (size_t i = begin; i < end; ++i) {  // find and name the input that fails
-            try {
-              bundle_->expert_embeddings(m, {items[i]});
-            } catch (const InputError& one) {
-              std::string msg = one.what();
-              const std::string& name = names[i];
-              throw InputError(name.empty() || msg.rfind(name, 0) == 0 ? msg : name + ": " + msg);
-            }
-          }
-          throw;
+    const bool report = bar.active();
+    size_t done = 0;
+    {
+      py::gil_scoped_release unlocked;
+      pipeline::embed_stream(*bundle_, m, items, names, so, [&](pipeline::StreamBatch&& b) {
+        const auto n = static_cast<size_t>(b.unified.size(0));
+        rows.push_back(std::move(b.unified));
+        if (return_experts) {  // the routers over the batch's expert rows, as the heads saw them
+          at::NoGradGuard no_grad;
+          weights.push_back(bundle_->model().routing_weights(mname, b.experts).to(at::kFloat).contiguous());
+          for (auto& [name, t] : b.experts) expert_rows[name].push_back(std::move(t));
         }
-        rows.push_back(bundle_->model().embed(mname, x).to(at::kFloat).contiguous());
-        if (return_experts) {
-          weights.push_back(bundle_->model().routing_weights(mname, x).to(at::kFloat).contiguous());
-          for (auto& [n, t] : x) expert_rows[n].push_back(t.to(at::kFloat).contiguous());
+        done += n;
+        if (report) {
+          py::gil_scoped_acquire locked;
+          bar.update(done, n);
         }
-      }
-      bar.update(end, end - begin);
+      });
     }
     py::array_t<float> emb = to_numpy(at::cat(rows, 0));
     if (!return_experts) return emb;
@@ -330,6 +398,26 @@ Every method returns float32 arrays [n, dim] of unit rows; return_experts=True r
 Thread-safe: the GIL is released while the model computes.)doc")
       .def(py::init<const std::string&, const std::optional<std::string>&, int>(), py::arg("path"),
            py::arg("precision") = py::none(), py::arg("threads") = 0)
+      .def_static(
+          "from_preset",
+          [](const std::string& preset, const py::object& from_dir, const py::object& out, const py::object& files,
+             const py::object& config, const std::optional<std::string>& precision, int threads, const std::string& layout,
+             const std::string& expert_files, bool overwrite, bool check, bool sha256) {
+            convert_release(preset, from_dir, out, files, config, layout, precision.value_or("auto"), expert_files,
+                            overwrite, check, sha256);
+            return Model(fspath(out, "out"), std::nullopt, threads);
+          },
+          py::arg("preset"), py::kw_only(), py::arg("from_dir"), py::arg("out"), py::arg("files") = py::none(),
+          py::arg("config") = py::none(), py::arg("precision") = py::none(), py::arg("threads") = 0,
+          py::arg("layout") = "folded", py::arg("expert_files") = "reference", py::arg("overwrite") = false,
+          py::arg("check") = true, py::arg("sha256") = true,
+          R"doc(`omnibind convert --preset PRESET --from FROM_DIR [--file NAME=PATH]... --out OUT`, then Model(OUT).
+
+preset: "base" | "large"; from_dir: the folder of released files (OmniBind README layout and/or a Hugging Face
+cache); files: {NAME: PATH} overrides ('heads', 'WAVCAPS_PT', 'bpe', ..., 'SPACE.config'); config: a binding JSON
+replacing the preset's (same spaces, other widths); precision: recorded in the bundle (None = auto);
+expert_files: 'reference' (absolute paths, the CLI's default with --from), 'link', 'copy' or 'auto'.
+Missing files raise InputError listing them all (its .missing attribute: one line per file); nothing is written.)doc")
       .def_property_readonly("modalities", &Model::modalities, "Modalities embed() accepts")
       .def_property_readonly("dim", &Model::dim, "Width of the unified space")
       .def_property_readonly("name", &Model::name, "\"omnibind:<binding name>\"")
@@ -337,13 +425,13 @@ Thread-safe: the GIL is released while the model computes.)doc")
       .def("experts", &Model::experts_of, py::arg("modality"), "Expert spaces a modality's embedding needs")
       .def("slots", &Model::slots, py::arg("modality"), "Names of the routing weights' columns for a modality")
       .def("embed_files", &Model::embed_files, py::arg("paths"), py::arg("modality") = py::none(), py::kw_only(),
-           py::arg("batch_size") = 8, py::arg("return_experts") = false, py::arg("progress") = py::none(),
-           "Files of one modality (guessed from the extensions when None; a .txt file is one text)")
+           py::arg("batch_size") = 8, py::arg("prefetch") = 2, py::arg("return_experts") = false, py::arg("progress") = py::none(),
+           "Files of one modality (guessed from the contents/extensions when None; a .txt file is one text)")
       .def("embed_texts", &Model::embed_texts, py::arg("texts"), py::kw_only(), py::arg("batch_size") = 8,
-           py::arg("return_experts") = false, py::arg("progress") = py::none())
+           py::arg("prefetch") = 2, py::arg("return_experts") = false, py::arg("progress") = py::none())
       .def("embed", &Model::embed, py::kw_only(), py::arg("audio") = py::none(), py::arg("image") = py::none(),
            py::arg("point") = py::none(), py::arg("text") = py::none(), py::arg("batch_size") = 8,
-           py::arg("return_experts") = false, py::arg("progress") = py::none(),
+           py::arg("prefetch") = 2, py::arg("return_experts") = false, py::arg("progress") = py::none(),
            R"doc(Decoded data of one modality:
   audio=(samples, sample_rate) or a list of them; samples [T] or [channels, T], float32/float64 in [-1, 1] or int16
   image=uint8 RGB [H, W, 3], a list of them, or [B, H, W, 3]

@@ -198,6 +198,28 @@ class OmniBindTest(unittest.TestCase):
         self.assertEqual(w.shape, (len(files), len(info["slots"])))
         np.testing.assert_allclose(w.sum(axis=1), 1, atol=1e-5)
 
+    def test_prefetch_does_not_change_results(self):
+        # Model.embed_* run pipeline::embed_stream (reading/preprocessing on a worker thread, `prefetch` batches
+        # ahead), as `omnibind embed --model --prefetch N` does: the floats do not depend on the overlap.
+        files = self.files["audio"]
+        want = self.cli_embed("audio", files, "--batch", "4", "--prefetch", "0")["audio"]
+        for prefetch in (0, 1, 3):
+            np.testing.assert_array_equal(self.model.embed_files(files, batch_size=4, prefetch=prefetch), want)
+        texts = ["a dog %d" % i for i in range(5)]
+        np.testing.assert_array_equal(self.model.embed_texts(texts, batch_size=2, prefetch=0),
+                                      self.model.embed_texts(texts, batch_size=2))
+        self.assertInputError(lambda: self.model.embed_texts(["x"], prefetch=-1), "prefetch")
+
+    def test_embed_files_refuses_another_modality_by_contents(self):
+        # A PNG named .wav is an image by its bytes: refused before any expert runs, as `embed --modality audio`.
+        disguised = self.path("picture.wav")
+        with open(self.files["image"][0], "rb") as f, open(disguised, "wb") as g:
+            g.write(f.read())
+        msg = self.assertInputError(lambda: self.model.embed_files([disguised], "audio"), disguised)
+        self.assertIn("image file, not audio", msg)
+        # Without a modality it is guessed from the contents too.
+        np.testing.assert_array_equal(self.model.embed_files([disguised]), self.model.embed_files(self.files["image"][:1]))
+
     def test_embed_texts_equals_cli(self):
         texts = ["a high buzzing sound", "a red round thing", "a tall shape", "dogs", "é ü ß 漢字"]
         want = self.cli_embed("text", [], *sum((["--text", t] for t in texts), []))["text"]
@@ -338,6 +360,95 @@ class OmniBindTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("audio -> point top-1 of the right class", r.stdout)
 
+    # --- from_preset (omnibind convert --preset --from) -----------------------------------------------------
+
+    def test_from_preset_lists_every_missing_file(self):
+        # A success needs a folder of released files (the C++ test tests/cli/convert_release_test.cpp builds a mini
+        # one from the shared fixtures); here the error path: every missing file at once, nothing written.
+        empty = self.path("release")
+        os.mkdir(empty)
+        out = self.path("base.bundle")
+        with self.assertRaises(omnibind.InputError) as cm:
+            omnibind.Model.from_preset("base", from_dir=empty, out=out)
+        msg = str(cm.exception)
+        self.assertNotIn("\n", msg)
+        missing = cm.exception.missing
+        self.assertEqual(len(missing), 9, missing)  # heads, 3 WavCaps, EVA, Uni3D-L, ImageBind, BPE, BERT vocab
+        for needle in ("checkpoints/projs/base.pt", "checkpoints/wavcaps/HTSAT-BERT-PT.pt", ".checkpoints/imagebind_huge.pth",
+                       "bpe/bpe_simple_vocab_16e6.txt.gz", "bert-base-uncased", "--file WAVCAPS_PT=PATH"):
+            self.assertTrue(any(needle in line for line in missing), needle)
+            self.assertIn(needle, msg)
+        self.assertIn("9 file(s) missing under " + empty, msg)
+        self.assertFalse(os.path.exists(out))
+        # The same lines `omnibind convert` prints.
+        r = subprocess.run([CLI, "convert", "--preset", "base", "--from", empty, "--out", out], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(["omnibind convert: missing " + line for line in missing], r.stderr.splitlines()[:len(missing)])
+        # A file given by name is no longer missing; unknown names and presets, a missing folder: one line.
+        heads = os.path.join(self.bundle, "heads.safetensors")
+        with self.assertRaises(omnibind.InputError) as cm:
+            omnibind.Model.from_preset("base", from_dir=empty, out=out, files={"heads": heads})
+        self.assertEqual(len(cm.exception.missing), 8)
+        self.assertInputError(lambda: omnibind.Model.from_preset("base", from_dir=empty, out=out,
+                                                                 files={"no_such_file": heads}), "no_such_file")
+        self.assertInputError(lambda: omnibind.Model.from_preset("huge", from_dir=empty, out=out), "huge")
+        self.assertInputError(lambda: omnibind.Model.from_preset("base", from_dir=self.path("absent"), out=out),
+                              "not a directory")
+        self.assertInputError(lambda: omnibind.Model.from_preset("base", from_dir=empty, out=out, files=["heads"]), "dict")
+        self.assertInputError(lambda: omnibind.Model.from_preset("base", from_dir=empty, out=out, expert_files="move"),
+                              "expert_files")
+        self.assertFalse(os.path.exists(out))
+
+    def test_from_preset_equals_cli_convert(self):
+        # A Base release at the shared mini fixtures' widths with random weights (bench/make_random_release, as
+        # bench/random_release_check.sh makes it), some files outside the release layout (named with files=).
+        gen = os.environ.get("OMNIBIND_MAKE_RANDOM_RELEASE", os.path.join(os.path.dirname(CLI), "bench", "make_random_release"))
+        shared = os.environ.get("OMNIBIND_SHARED_DIR") or os.path.join(HERE, "..", "..", "..", "shared")
+        F = os.path.join(shared, "fixtures")
+        if not os.path.exists(gen):
+            self.skipTest("SKIPPED: %s is not built (ninja -C build make_random_release)" % gen)
+        if not os.path.isdir(os.path.join(F, "wavcaps_mini")):
+            self.skipTest("SKIPPED: the shared fixtures are absent (%s)" % F)
+        uni3d = self.path("uni3d.json")
+        with open(uni3d, "w") as f:
+            json.dump({"pc_model": "eva_giant_patch14_560", "pc_feat_dim": 32, "embed_dim": 48, "num_group": 64,
+                       "group_size": 16, "pc_encoder_dim": 64, "npoints": 10000,
+                       "timm_overrides": {"embed_dim": 32, "depth": 2, "num_heads": 4}}, f)
+        rel = self.path("release")
+        subprocess.run([gen, "--preset", "base", "--out", rel, "--seed", "3", "--unified-dim", "64", "--heads-hidden", "32",
+                        "--config", "wavcaps=%s/wavcaps_mini/config.json" % F, "--vocab", "wavcaps=%s/wavcaps_mini/vocab_mini.txt" % F,
+                        "--config", "eva_clip=%s/eva02_clip_mini/config.json" % F, "--config", "uni3d=" + uni3d,
+                        "--config", "imagebind=%s/imagebind_mini/config.json" % F], check=True, capture_output=True)
+        files = {"EVA_E14p": os.path.join(rel, "EVA02_CLIP_E_psz14_plus_s9B.pt"), "IB": os.path.join(rel, "imagebind_huge.pth"),
+                 "UNI3D_L": os.path.join(rel, "uni3d-g", "lvis", "model.pt"),
+                 "bpe": os.path.join(shared, "data", "bpe", "bpe_simple_vocab_16e6.txt.gz"),
+                 "bert_vocab": os.path.join(F, "wavcaps_mini", "vocab_mini.txt"),
+                 "EVA_E14p.config": os.path.join(F, "eva02_clip_mini", "config.json"),
+                 "IB.config": os.path.join(F, "imagebind_mini", "config.json"), "UNI3D_L.config": uni3d}
+        for space in ("WAVCAPS_PT", "WAVCAPS_FT_aud", "WAVCAPS_FT_clo"):
+            files[space + ".config"] = os.path.join(F, "wavcaps_mini", "config.json")
+        out = self.path("py.bundle")
+        m = omnibind.Model.from_preset("base", from_dir=rel, out=out, files=files, threads=int(THREADS))
+        self.assertEqual(sorted(m.modalities), ["audio", "image", "point", "text"])
+        self.assertEqual(m.dim, 64)
+        self.assertEqual(m.path, out)
+        cli_out = self.path("cli.bundle")
+        cli("convert", "--preset", "base", "--from", rel, "--out", cli_out, *sum((["--file", "%s=%s" % kv] for kv in files.items()), []))
+        with open(os.path.join(out, "bundle.json")) as f, open(os.path.join(cli_out, "bundle.json")) as g:
+            self.assertEqual(json.load(f), json.load(g))
+        texts = ["a dog barking", "rain on a roof"]
+        want = read_safetensors(self.cli_embed_with(cli_out, "text", [], "--text", texts[0], "--text", texts[1]))[0]["text"]
+        np.testing.assert_array_equal(m.embed_texts(texts), want)
+        # Refused when out exists (overwrite=True replaces it), nothing else touched.
+        self.assertInputError(lambda: omnibind.Model.from_preset("base", from_dir=rel, out=out, files=files))
+        again = omnibind.Model.from_preset("base", from_dir=rel, out=out, files=files, overwrite=True, threads=int(THREADS))
+        np.testing.assert_array_equal(again.embed_texts(texts), want)
+
+    def cli_embed_with(self, bundle, modality, inputs, *extra):
+        out = self.path(modality + ".safetensors")
+        cli("embed", "--model", bundle, "--modality", modality, "--out", out, "--threads", THREADS, *extra, *inputs)
+        return out
+
     # --- train / evaluate ----------------------------------------------------------------------------------
 
     def test_train_equals_cli(self):
@@ -410,6 +521,45 @@ class OmniBindTest(unittest.TestCase):
         np.testing.assert_allclose(again.vector(2), emb[2] / np.linalg.norm(emb[2]), atol=1e-6)
         with self.assertRaises(omnibind.InputError):
             again.add(emb, modality="image")
+
+    def test_index_search_by_ids_and_composed_queries_equals_cli(self):
+        emb = self.model.embed_files(self.files["image"])
+        n = len(emb)
+        path = self.path("idx")
+        idx = omnibind.Index(path, dim=self.model.dim)
+        idx.add(emb, modality="image", sources=self.files["image"])
+        # ids=[...]: one query per stored item, its own vector.
+        found, scores, items = idx.search(ids=[1, 4], k=3)
+        self.assertEqual(found.shape, (2, 3))
+        self.assertEqual(list(found[:, 0]), [1, 4])
+        np.testing.assert_allclose(scores[:, 0], 1, atol=1e-5)
+        np.testing.assert_array_equal(found, idx.search(np.stack([idx.vector(1), idx.vector(4)]), k=3)[0])
+        self.assertEqual(list(idx.search(ids=np.array([2]), k=2, exclude=[2])[0][0]).count(2), 0)
+        # query=[...]: one composed query, what `omnibind search --id/--add/--sub/--weight` computes.
+        k = min(5, n)
+        got_ids, got_scores, _ = idx.search(query=[(2, 1.0), (5, 0.5), (7, -0.25)], k=k)
+        r = cli("search", path, "--id", "2", "--add", "id:5", "--sub", "id:7", "--weight", "1,0.5,0.25", "-k", k, "--json")
+        want = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+        self.assertEqual(list(got_ids[0]), [w["id"] for w in want])
+        np.testing.assert_allclose(got_scores[0], [w["score"] for w in want], rtol=0, atol=1e-6)
+        # Vectors and ids mix; a bare item has weight 1; the sum is renormalised.
+        v = emb[3] * 7.0
+        mixed = idx.search(query=[v, 6], k=k)
+        direct = emb[3] / np.linalg.norm(emb[3]) + idx.vector(6)
+        np.testing.assert_array_equal(mixed[0], idx.search(direct / np.linalg.norm(direct), k=k)[0])
+        np.testing.assert_allclose(mixed[1], idx.search(direct / np.linalg.norm(direct), k=k)[1], atol=1e-6)
+        # Errors: one line each, nothing searched.
+        self.assertInputError(lambda: idx.search(ids=[n + 100]), "no item with id %d" % (n + 100))
+        self.assertInputError(lambda: idx.search(ids=[]), "empty")
+        self.assertInputError(lambda: idx.search(query=[]), "empty")
+        self.assertInputError(lambda: idx.search(query=[(1, 1.0), (1, -1.0)]))  # sums to zero
+        self.assertInputError(lambda: idx.search(query=["a dog"]), "embed_texts")
+        self.assertInputError(lambda: idx.search(query=[(1, "heavy")]), "weight")
+        self.assertInputError(lambda: idx.search(query=[np.ones(3, np.float32)]), "3 dims")
+        self.assertInputError(lambda: idx.search(query=(1, 2.0)), "query[1]")  # a query is a list of items or pairs
+        self.assertInputError(lambda: idx.search(emb[0], ids=[1]), "exactly one")
+        self.assertInputError(lambda: idx.search(), "exactly one")
+        self.assertInputError(lambda: idx.search(ids=[0.5]), "integer")
 
     def test_index_errors(self):
         idx = omnibind.Index(self.path("idx"), dim=4)
