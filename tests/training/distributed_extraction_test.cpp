@@ -7,11 +7,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/bundle_world.h"
+#include "distributed_support.h"
+#include "omnibind/training/pool_extraction.h"
+#include "pipeline/bundle_testkit.h"
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/training/embedding_pool.h"
 #include "testing/test_support.h"
@@ -170,6 +174,74 @@ TEST(DistributedExtraction, RerunRedoesOnlyTheMissingShard) {
   EXPECT_NE(again.err.find("embed: shard 2 of 4 already complete"), std::string::npos) << again.err;
   EXPECT_EQ(fs::last_write_time(kept), kept_time);
   EXPECT_EQ(dir_bytes(w.dir / "p_resume"), before);
+}
+
+// The same through the library with a real (tiny) matmul expert, test-proj (registered in this process
+// only): two ranks as two threads of this process over a Gloo group write the bytes one process writes.
+TEST(DistributedExtraction, RealExpertTwoRankThreadsMatchOneProcess) {
+  const fs::path dir = testkit::make_temp_dir("dist_extract_lib");
+  testkit::write_tiny_bundle(dir / "t.bundle", 3);
+  std::ofstream list(dir / "images.txt");
+  at::Generator g = at::detail::createCPUGenerator(5);
+  for (int i = 0; i < 17; ++i) {
+    const std::string name = "img" + std::to_string(i) + ".jpg";
+    at::Tensor bytes = at::randint(0, 256, {200 + 13 * i}, g, at::kByte);
+    std::ofstream(dir / name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data_ptr()), bytes.numel());
+    list << name << "\t" << i % 4 << "\n";
+  }
+  list.close();
+  const auto inputs = read_extraction_list((dir / "images.txt").string(), experts::Modality::Image);
+  ASSERT_EQ(inputs.size(), 17u);
+  ExtractionOptions o;
+  o.shard_items = 5;
+  o.batch = 3;
+  o.progress = false;
+  auto run = [&](const std::string& pool, int rank, int world, int port) {
+    auto bundle = pipeline::ModelBundle::load(dir / "t.bundle");
+    distributed::RankInfo info;
+    info.rank = rank;
+    info.world_size = world;
+    info.local_rank = rank;
+    info.master_port = port;
+    info.timeout_s = 30;
+    auto ctx = distributed::DistributedContext::connect(info);
+    ExtractionOptions mine = o;
+    mine.pool = (dir / pool).string();
+    return extract_to_pool(bundle, experts::Modality::Image, inputs, mine, ctx);
+  };
+  auto one = run("p1", 0, 1, 0);
+  EXPECT_EQ(one.rows, 17);
+  EXPECT_EQ(one.embedded_here, 4);
+  const int port = testkit::dist::free_port();
+  ExtractionSummary s0, s1;
+  std::string e1;
+  std::thread t1([&] {
+    try {
+      s1 = run("p2", 1, 2, port);
+    } catch (const std::exception& e) {
+      e1 = e.what();
+    }
+  });
+  s0 = run("p2", 0, 2, port);
+  t1.join();
+  ASSERT_EQ(e1, "");
+  EXPECT_EQ(s0.embedded_here, 2);  // shards 0, 2
+  EXPECT_EQ(s1.embedded_here, 2);  // shards 1, 3
+  EXPECT_EQ(dir_bytes(dir / "p1"), dir_bytes(dir / "p2"));
+  // The rows are the experts' own (f16), and every image expert of the bundle is stored.
+  auto pool = EmbeddingPool::open(dir / "p1");
+  auto bundle = pipeline::ModelBundle::load(dir / "t.bundle");
+  std::vector<experts::MediaInput> media;
+  for (auto& in : inputs) media.push_back(experts::MediaInput::from_path(in.resolved));
+  auto want = bundle.expert_embeddings(experts::Modality::Image, media);
+  ASSERT_FALSE(want.empty());
+  for (auto& [name, rows] : want) {
+    ASSERT_TRUE(pool.has("image", name)) << name;
+    EXPECT_LT((pool.embeddings("image", name, 0, 17) - rows).abs().max().item<float>(), 2e-3) << name;
+  }
+  auto label = pool.column("image", "label");
+  ASSERT_TRUE(label.has_value());
+  EXPECT_EQ(label->index({6}).item<int64_t>(), 2);
 }
 
 }  // namespace
