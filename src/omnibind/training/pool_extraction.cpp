@@ -85,12 +85,14 @@ std::vector<int64_t> label_ids(const std::vector<ExtractionInput>& inputs, std::
 
 struct Sidecar {
   std::string inputs, file, sha256;
-  int64_t items = 0, rows = 0;
+  int64_t items = 0, rows = 0, bytes = 0;
   json skipped = json::array();
 };
 
-// The sidecar of shard k when it is complete: fingerprint matches and the file (if any) hashes to it.
-std::optional<Sidecar> complete_shard(const fs::path& pool, const std::string& modality, int64_t k, const std::string& fingerprint) {
+// The sidecar of shard k when it is complete: fingerprint matches and the file (if any) has the recorded
+// size and (`hash`) still hashes to the recorded SHA-256.
+std::optional<Sidecar> complete_shard(const fs::path& pool, const std::string& modality, int64_t k, const std::string& fingerprint,
+                                      bool hash = true) {
   const fs::path side = pool / shard_name(modality, k, ".json");
   std::error_code ec;
   if (!fs::is_regular_file(side, ec)) return std::nullopt;
@@ -103,11 +105,13 @@ std::optional<Sidecar> complete_shard(const fs::path& pool, const std::string& m
     s.sha256 = j.at("sha256").get<std::string>();
     s.items = j.at("items").get<int64_t>();
     s.rows = j.at("rows").get<int64_t>();
+    s.bytes = j.at("bytes").get<int64_t>();
     s.skipped = j.at("skipped");
     if (s.inputs != fingerprint) return std::nullopt;
     if (s.rows == 0) return s;
     if (s.file.empty() || !fs::is_regular_file(pool / s.file, ec)) return std::nullopt;
-    if (pipeline::sha256_file((pool / s.file).string()) != s.sha256) return std::nullopt;
+    if (static_cast<int64_t>(fs::file_size(pool / s.file)) != s.bytes) return std::nullopt;
+    if (hash && pipeline::sha256_file((pool / s.file).string()) != s.sha256) return std::nullopt;
     return s;
   } catch (const std::exception&) {
     return std::nullopt;  // unreadable / partial: redo the shard
@@ -338,11 +342,12 @@ ExtractionSummary extract_to_pool(const pipeline::ModelBundle& bundle, Modality 
       }
       tensor_io::write_tensors((pool / s.file).string(), tensors);
       s.sha256 = pipeline::sha256_file((pool / s.file).string());
+      s.bytes = static_cast<int64_t>(fs::file_size(pool / s.file));
     } else {
       fs::remove(pool / shard_name(modality, k, ".safetensors"), e3);
     }
-    json j{{"shard", k}, {"inputs", s.inputs}, {"items", s.items}, {"rows", s.rows}, {"file", s.file}, {"sha256", s.sha256},
-           {"skipped", s.skipped}};
+    json j{{"shard", k}, {"inputs", s.inputs}, {"items", s.items}, {"rows", s.rows}, {"file", s.file}, {"bytes", s.bytes},
+           {"sha256", s.sha256}, {"skipped", s.skipped}};
     write_bytes_atomically(side.string(), j.dump(2) + "\n");
     ++summary.embedded_here;
     if (o.progress) {
@@ -356,10 +361,11 @@ ExtractionSummary extract_to_pool(const pipeline::ModelBundle& bundle, Modality 
   ctx.barrier("waiting for every rank's shards");
   if (!ctx.is_root()) return summary;
 
-  // Rank 0: every shard must be complete now; assemble the manifest and the report.
+  // Rank 0: every shard must be complete now (sidecar fingerprint and file size: the ranks hashed
+  // their own files, so the pool is not read again here); assemble the manifest and the report.
   json shard_records = json::array(), skipped = json::array(), files = json::array();
   for (int64_t k = 0; k < n_shards; ++k) {
-    auto s = complete_shard(pool, modality, k, fingerprint(k));
+    auto s = complete_shard(pool, modality, k, fingerprint(k), /*hash=*/false);
     require(s.has_value(), (pool / shard_name(modality, k, ".json")).string() + ": shard " + std::to_string(k) +
                                " is missing or does not match its inputs after every rank finished");
     summary.rows += s->rows;
@@ -369,7 +375,7 @@ ExtractionSummary extract_to_pool(const pipeline::ModelBundle& bundle, Modality 
     }
     if (s->rows > 0) files.push_back(s->file);
     shard_records.push_back({{"file", s->file}, {"first", k * o.shard_items}, {"items", s->items}, {"rows", s->rows},
-                             {"sha256", s->sha256}, {"inputs", s->inputs}});
+                             {"bytes", s->bytes}, {"sha256", s->sha256}, {"inputs", s->inputs}});
   }
   // Shards of an earlier, longer list are no longer part of the pool.
   for (int64_t k = n_shards;; ++k) {
