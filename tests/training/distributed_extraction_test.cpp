@@ -115,6 +115,8 @@ TEST(DistributedExtraction, OneTwoThreeRanksWriteTheSamePool) {
     if (n == 3) {
       EXPECT_NE(r.err.find("[rank 2] embed: shard 2 of 4 embedded"), std::string::npos) << "shard 2 goes to rank 2: " << r.err;
       EXPECT_NE(r.err.find("[rank 0] embed: shard 3 of 4 embedded"), std::string::npos) << "shard 3 back to rank 0: " << r.err;
+      EXPECT_NE(r.err.find("[rank 0] embed: overall 4 of 4 shards done: 11 rows, 3 skipped"), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find("[rank 1] embed: overall"), std::string::npos) << "overall progress from rank 0 only: " << r.err;
     }
     const auto got = dir_bytes(w.dir / p);
     ASSERT_EQ(got.size(), ref.size()) << n << " ranks";
@@ -147,9 +149,16 @@ TEST(DistributedExtraction, OneTwoThreeRanksWriteTheSamePool) {
 
 TEST(DistributedExtraction, StrictMakesABadInputFatal) {
   const auto& w = world();
+  // One process: an error line naming the input, exit 2.
+  auto one = w.run(0, "p_strict1", {"--strict"});
+  EXPECT_EQ(one.exit_code, 2) << one.err;
+  EXPECT_NE(one.err.find("\nomnibind embed: unknown.wav: "), std::string::npos) << one.err;  // after shard 0's line
+  EXPECT_FALSE(fs::exists(w.dir / "p_strict1" / "manifest.json"));
+  // Two ranks: rank 1 (shard 1 holds unknown.wav) fails, launch stops rank 0 (which may report its
+  // peer's exit first, exit 1) and fails.
   auto r = w.run(2, "p_strict", {"--strict"});
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find("unknown.wav"), std::string::npos) << r.err;
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("[rank 1] omnibind embed: unknown.wav: "), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(w.dir / "p_strict" / "manifest.json"));
 }
 

@@ -291,6 +291,7 @@ VerbRun setup(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--pool-dtype", a->pool_dtype, "With --pool: f16 | f32")->capture_default_str();
   sub.add_flag("--strict", a->strict, "With --pool: an input that fails to decode is fatal (default: reported and skipped)");
+  a->launch.timeout_s = 600;  // a collective waits for one shard of the slowest rank (docs/SCALING.md)
   add_distributed_flags(sub, a->launch);
   sub.add_option("--batch", a->batch, "Inputs per encode call")->capture_default_str();
   sub.add_option("--threads", a->options.threads, "Compute threads (0 = libtorch default)");

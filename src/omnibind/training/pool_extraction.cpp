@@ -299,17 +299,18 @@ ExtractionSummary extract_to_pool(const pipeline::ModelBundle& bundle, Modality 
   const auto t_start = std::chrono::steady_clock::now();
   int64_t mine = 0, mine_done = 0;
   for (int64_t k = ctx.rank(); k < n_shards; k += ctx.world_size()) ++mine;
-  for (int64_t k = ctx.rank(); k < n_shards; k += ctx.world_size()) {
+  // One shard: (rows, inputs skipped).
+  auto run_shard = [&](int64_t k) -> std::pair<int64_t, int64_t> {
     const std::string fp = fingerprint(k);
     const size_t begin = static_cast<size_t>(k * o.shard_items), end = static_cast<size_t>(std::min(n, (k + 1) * o.shard_items));
     ++mine_done;
-    if (complete_shard(pool, modality, k, fp)) {
+    if (auto done = complete_shard(pool, modality, k, fp)) {
       ++summary.reused_here;
       if (o.progress)
         std::fprintf(stderr, "embed: shard %lld of %lld already complete (hash checked), kept [%lld/%lld of this rank]\n",
                      static_cast<long long>(k), static_cast<long long>(n_shards), static_cast<long long>(mine_done),
                      static_cast<long long>(mine));
-      continue;
+      return {done->rows, static_cast<int64_t>(done->skipped.size())};
     }
     const auto t0 = std::chrono::steady_clock::now();
     ShardRows rows = embed_shard(bundle, m, inputs, begin, end, o);
@@ -357,6 +358,26 @@ ExtractionSummary extract_to_pool(const pipeline::ModelBundle& bundle, Modality 
                    secs > 0 ? static_cast<double>(end - begin) / secs : 0.0, static_cast<long long>(mine_done),
                    static_cast<long long>(mine));
     }
+    return {s.rows, static_cast<int64_t>(rows.bad.size())};
+  };
+  // In rounds of one shard per rank, each closed by an all-reduce of what was done: no rank waits for
+  // more than one shard of another (the --dist-timeout bound), and rank 0 can print overall progress.
+  const int64_t rounds = (n_shards + ctx.world_size() - 1) / ctx.world_size();
+  int64_t total_shards = 0, total_rows = 0, total_skipped = 0;
+  for (int64_t round = 0; round < rounds; ++round) {
+    const int64_t k = round * ctx.world_size() + ctx.rank();
+    std::pair<int64_t, int64_t> got{0, 0};
+    if (k < n_shards) got = run_shard(k);
+    std::vector<at::Tensor> counts{at::tensor(std::vector<int64_t>{k < n_shards ? 1 : 0, got.first, got.second}, at::kLong)};
+    ctx.all_reduce_sum(counts, "exchanging extraction progress (round " + std::to_string(round) + ")");
+    total_shards += counts[0][0].item<int64_t>();
+    total_rows += counts[0][1].item<int64_t>();
+    total_skipped += counts[0][2].item<int64_t>();
+    if (o.progress && ctx.distributed() && ctx.is_root())
+      std::fprintf(stderr, "embed: overall %lld of %lld shards done: %lld rows, %lld skipped, %.1f s\n",
+                   static_cast<long long>(total_shards), static_cast<long long>(n_shards), static_cast<long long>(total_rows),
+                   static_cast<long long>(total_skipped),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count());
   }
   ctx.barrier("waiting for every rank's shards");
   if (!ctx.is_root()) return summary;
