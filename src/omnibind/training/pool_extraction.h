@@ -4,10 +4,12 @@
 //
 // Shard k holds inputs [k*S, (k+1)*S) of the list (S = shard_items, never the number of ranks) and is
 // embedded by rank k mod WORLD_SIZE in batches of `batch` counted from the shard's start, so every shard
-// file is the same bytes whatever the number of ranks. Each finished shard gets a sidecar
-// `<modality>-<k>.json` (its inputs' fingerprint, row count, the file's SHA-256, the inputs skipped);
-// a rerun skips shards whose sidecar matches and whose file still hashes to it. After a barrier rank 0
-// writes manifest.json (merged with the modalities already in DIR) and `<modality>-report.json`.
+// file is the same bytes whatever the number of ranks. Ranks go in rounds of one shard each, closed by
+// an all-reduce of the counts (rank 0 prints overall progress; no collective waits more than one shard).
+// Each finished shard gets a sidecar `<modality>-<kkkkk>.json` (its inputs' fingerprint, rows, the
+// file's size and SHA-256, the inputs skipped); a rerun skips shards whose sidecar matches and whose
+// file still hashes to it. After a barrier rank 0 checks every sidecar (fingerprint, file size) and
+// writes `<modality>-report.json` and manifest.json (merged with the modalities already in DIR).
 #pragma once
 #include <cstdint>
 #include <string>
