@@ -8,6 +8,8 @@
 // layout). The bundle builds only the experts the modality needs, and reading/preprocessing of the
 // next batches overlaps encoding (pipeline/bundle_stream.h). Inputs of another modality than
 // --modality (by magic bytes, else extension) are refused before anything is loaded.
+// With --model --manifest FILES.txt --pool DIR: an embedding pool of every expert the bundle runs for the
+// modality, sharded, resumable and split over ranks (training/pool_extraction.h, docs/SCALING.md).
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 #include <fstream>
 #include <set>
 
+#include "omnibind/cli/distributed_flags.h"
 #include "omnibind/cli/verb.h"
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
@@ -28,6 +31,7 @@
 #include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/tensor_io/torch_bridge.h"
+#include "omnibind/training/pool_extraction.h"
 
 namespace omnibind::cli {
 namespace {
@@ -44,6 +48,11 @@ struct EmbedArgs {
   bool progress = false;
   bool save_experts = false;
   bool precision_given = false;
+  // --manifest/--pool: distributed extraction into an embedding pool (training/pool_extraction.h)
+  std::string manifest, pool, pool_dtype = "f16";
+  int64_t shard_items = 256;
+  bool strict = false;
+  distributed::LaunchOptions launch;
 };
 
 // INPUTS -> file paths: files as given, directories recursed (sorted), @list files one path a line.
@@ -151,8 +160,44 @@ int run_bundle_embed(const EmbedArgs& a, Modality m, const std::vector<MediaInpu
   return 0;
 }
 
+// --manifest FILES.txt --pool DIR: every rank (torchrun-style, docs/SCALING.md) embeds its shards.
+int run_pool_extraction(const EmbedArgs& a, Modality m) {
+  require(!a.model.empty(), "--pool needs --model BUNDLE (every expert the bundle runs for the modality is stored)");
+  require(!a.manifest.empty(), "--pool needs --manifest FILES.txt (or a directory)");
+  require(a.inputs.empty() && a.texts.empty(), "--pool takes its inputs from --manifest only");
+  require(a.out.empty(), "--pool writes a pool directory; drop --out");
+  require(a.pool_dtype == "f16" || a.pool_dtype == "f32", "--pool-dtype must be f16 or f32, got '" + a.pool_dtype + "'");
+  require(a.batch > 0, "--batch must be positive");
+  require(a.prefetch >= 0, "--prefetch must be 0 or more");
+  auto inputs = training::read_extraction_list(a.manifest, m);
+  if (a.options.threads > 0) tensor_io::set_compute_threads(a.options.threads);
+  auto ctx = distributed::DistributedContext::connect(a.launch);
+  pipeline::BundleLoadOptions lo;
+  lo.threads = a.options.threads;
+  if (a.precision_given) lo.precision = a.options.precision;
+  auto bundle = pipeline::ModelBundle::load(a.model, lo);
+  require(bundle.covers(m), "model bundle " + a.model + " does not embed " + a.modality);
+  training::ExtractionOptions o;
+  o.pool = a.pool;
+  o.shard_items = a.shard_items;
+  o.batch = static_cast<size_t>(a.batch);
+  o.prefetch = static_cast<size_t>(a.prefetch);
+  o.half = a.pool_dtype == "f16";
+  o.strict = a.strict;
+  auto s = training::extract_to_pool(bundle, m, inputs, o, ctx);
+  if (ctx.is_root())
+    std::printf("wrote %s: %s %lld rows in %lld shards (%zu inputs skipped, listed in %s)\n", a.pool.c_str(), a.modality.c_str(),
+                static_cast<long long>(s.rows), static_cast<long long>(s.shards), s.skipped.size(), s.report.c_str());
+  return 0;
+}
+
 int run_embed(const EmbedArgs& a) {
   Modality m = experts::parse_modality(a.modality);
+  if (!a.pool.empty() || !a.manifest.empty()) {
+    require(!a.pool.empty(), "--manifest needs --pool DIR");
+    return run_pool_extraction(a, m);
+  }
+  require(!a.out.empty(), "--out is required (or --manifest FILES.txt --pool DIR)");
   require(a.expert.empty() != a.model.empty(), "pass exactly one of --expert NAME and --model BUNDLE");
   require(a.batch > 0, "--batch must be positive");
   require(a.prefetch >= 0, "--prefetch must be 0 or more");
@@ -237,7 +282,17 @@ VerbRun setup(CLI::App& sub) {
   sub.add_option("inputs", a->inputs, "Files, directories (recursed, sorted) or @list.txt");
   sub.add_option("--text", a->texts, "A text to embed (repeatable)")
       ->allow_extra_args(false);  // one value per occurrence: never swallow the positional inputs
-  sub.add_option("--out", a->out, "Output .safetensors")->required();
+  sub.add_option("--out", a->out, "Output .safetensors");
+  sub.add_option("--manifest", a->manifest,
+                 "With --model --pool: the inputs, a list (PATH[TAB LABEL[TAB SOURCE]] a line) or a directory (recursed)");
+  sub.add_option("--pool", a->pool, "With --model --manifest: write an embedding pool directory (every expert, sharded, resumable, "
+                                    "split over ranks)");
+  sub.add_option("--shard-items", a->shard_items, "With --pool: inputs per shard (fixed: the pool never depends on the rank count)")
+      ->capture_default_str();
+  sub.add_option("--pool-dtype", a->pool_dtype, "With --pool: f16 | f32")->capture_default_str();
+  sub.add_flag("--strict", a->strict, "With --pool: an input that fails to decode is fatal (default: reported and skipped)");
+  a->launch.timeout_s = 600;  // a collective waits for one shard of the slowest rank (docs/SCALING.md)
+  add_distributed_flags(sub, a->launch);
   sub.add_option("--batch", a->batch, "Inputs per encode call")->capture_default_str();
   sub.add_option("--threads", a->options.threads, "Compute threads (0 = libtorch default)");
   sub.add_option("--prefetch", a->prefetch,
