@@ -124,8 +124,8 @@ TEST(AudioTextEmbedCli, InputsAfterARepeatableOptionAreInputs) {
   auto r = testkit::run_cli({"embed", "--expert", "clap", "--weights", clap("base", "weights.pt"), "--config",
                              clap("base", "config.json"), "--modality", "audio", "--out", out, "--vocab",
                              clap("base", "roberta_vocab.json"), "--vocab", clap("base", "roberta_merges.txt"),
-                             clap("base", audio[0]["file"].get<std::string>()),
-                             clap("base", audio[1]["file"].get<std::string>())});
+                             clap("base", "inputs/" + audio[0]["file"].get<std::string>()),
+                             clap("base", "inputs/" + audio[1]["file"].get<std::string>())});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_f32(out, "CLAP_M").shape[0], 2);
 }
