@@ -23,6 +23,7 @@
 #include "omnibind/common/process_memory.h"
 #include "omnibind/experts/siglip/siglip_model.h"
 #include "omnibind/experts/weight_source.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 using namespace omnibind::experts::siglip;
 using omnibind::experts::WeightSource;
@@ -98,7 +99,7 @@ int main(int argc, char** argv) {
     else if (k == "--iters") iters = std::stoi(v);
     else { std::fprintf(stderr, "unknown option %s\n", k.c_str()); return 2; }
   }
-  at::set_num_threads(threads);
+  threads = omnibind::tensor_io::set_compute_threads(threads);  // libtorch's and OpenBLAS's threads
   c10::InferenceMode guard;
   if (baseline) {
     for (std::string s : {"large16", "so400m14"}) {
