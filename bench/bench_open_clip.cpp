@@ -4,7 +4,10 @@
 // real 32 blocks (time = rest + 32 x per-block), as bench_eva_clip does. "bf16" is bf16 weight
 // storage multiplied by experts/mixed_matmul.h's rule (fp32 GEMMs over upcast weights on CPUs
 // without native bf16). JSON on stdout.
-//   bench_open_clip [--threads N] [--depths 1,2] [--reps 2] [--batch 1] [--no-fp32] [--no-bf16]
+// With --baseline, a same-shape PyTorch module (bench/python/open_clip_blocks.py: open_clip 2.24.0's
+// VisionTransformer ops, nn.MultiheadAttention with packed in_proj; needs Debian's python3-torch) runs
+// in the same invocation with the same threads, depths and batch, extrapolated the same way.
+//   bench_open_clip [--threads N] [--depths 1,2] [--reps 2] [--batch 1] [--baseline] [--no-fp32] [--no-bf16]
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <nlohmann/json.hpp>
@@ -49,19 +52,38 @@ double seconds_per_batch(const OpenClipModel& m, int64_t batch, int reps) {
   return best;
 }
 
+nlohmann::json python(int64_t depth, const std::string& dtype, int threads, int reps, int64_t batch) {
+  std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(threads) + " OMP_NUM_THREADS=" + std::to_string(threads) +
+                    " /usr/bin/python3 " + std::string(OMNIBIND_SOURCE_DIR) + "/bench/python/open_clip_blocks.py " +
+                    std::to_string(depth) + " " + dtype + " " + std::to_string(threads) + " " + std::to_string(reps) +
+                    " " + std::to_string(batch) + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return nullptr;
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  if (pclose(p) != 0) return nullptr;
+  try {
+    return nlohmann::json::parse(out);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   omnibind::common::keep_freed_memory_in_process();
   int threads = 1, reps = 2;
   int64_t d1 = 1, d2 = 2, batch = 1;
-  bool fp32 = true, bf16 = true;
+  bool baseline = false, fp32 = true, bf16 = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (a == "--depths" && i + 1 < argc) std::sscanf(argv[++i], "%ld,%ld", &d1, &d2);
     else if (a == "--reps" && i + 1 < argc) reps = std::stoi(argv[++i]);
     else if (a == "--batch" && i + 1 < argc) batch = std::stol(argv[++i]);
+    else if (a == "--baseline") baseline = true;
     else if (a == "--no-fp32") fp32 = false;
     else if (a == "--no-bf16") bf16 = false;
     else {
@@ -91,7 +113,18 @@ int main(int argc, char** argv) {
   if (bf16) kinds.push_back({"bf16", at::kBFloat16});
   for (auto& [name, dt] : kinds) {
     const double t1 = seconds_per_batch(model(d1, dt), batch, reps), t2 = seconds_per_batch(model(d2, dt), batch, reps);
-    out[name] = {{"omnibind", extrapolate(t1, t2)}};
+    nlohmann::json r = {{"omnibind", extrapolate(t1, t2)}};
+    if (baseline) {
+      auto a = python(d1, name, threads, reps, batch), b = python(d2, name, threads, reps, batch);
+      if (!a.is_null() && !b.is_null()) {
+        r["pytorch"] = extrapolate(a["seconds_per_batch"].get<double>(), b["seconds_per_batch"].get<double>());
+        r["speedup_vs_pytorch"] = r["pytorch"]["full_32_blocks_s_per_batch"].get<double>() /
+                                  r["omnibind"]["full_32_blocks_s_per_batch"].get<double>();
+      } else {
+        r["pytorch"] = "unavailable (needs /usr/bin/python3 with torch: apt-get install python3-torch)";
+      }
+    }
+    out[name] = r;
     std::cerr << name << ": " << out[name].dump() << std::endl;
   }
   std::cout << out.dump(2) << std::endl;
