@@ -104,21 +104,6 @@ Prepared prepare(const std::vector<ModelBundle::ExpertRun>& runs, Modality m, co
   return p;
 }
 
-at::Tensor encode_items(const experts::Expert& e, Modality m, const std::vector<at::Tensor>& items) {
-  const bool same = std::all_of(items.begin(), items.end(), [&](const at::Tensor& t) { return t.sizes() == items[0].sizes(); });
-  at::Tensor out;
-  if (same) {
-    out = e.encode(m, at::stack(items));
-  } else {  // e.g. variable-length audio: one forward pass each
-    std::vector<at::Tensor> rows;
-    for (auto& t : items) rows.push_back(e.encode(m, t.unsqueeze(0)));
-    out = at::cat(rows);
-  }
-  require(out.dim() == 2 && out.size(0) == static_cast<int64_t>(items.size()) && out.size(1) == e.dim(),
-          "expert '" + e.name() + "' returned embeddings of an unexpected shape");
-  return out.to(at::kFloat).contiguous();
-}
-
 // Encodes a prepared batch and applies the heads; an encode failure is pinned on one input.
 StreamBatch consume(const ModelBundle& bundle, const std::vector<ModelBundle::ExpertRun>& runs, Modality m,
                     const std::vector<MediaInput>& inputs, const std::vector<std::string>& names, Prepared& p,

@@ -18,6 +18,21 @@ namespace omnibind::pipeline {
 
 namespace fs = std::filesystem;
 
+at::Tensor encode_items(const experts::Expert& e, Modality m, const std::vector<at::Tensor>& items) {
+  const bool same = std::all_of(items.begin(), items.end(), [&](const at::Tensor& t) { return t.sizes() == items[0].sizes(); });
+  at::Tensor out;
+  if (same) {
+    out = e.encode(m, at::stack(items));
+  } else {  // e.g. variable-length audio: one forward pass each
+    std::vector<at::Tensor> rows;
+    for (auto& t : items) rows.push_back(e.encode(m, t.unsqueeze(0)));
+    out = at::cat(rows);
+  }
+  require(out.dim() == 2 && out.size(0) == static_cast<int64_t>(items.size()) && out.size(1) == e.dim(),
+          "expert '" + e.name() + "' returned embeddings of an unexpected shape");
+  return out.to(at::kFloat).contiguous();
+}
+
 namespace {
 
 std::string join(const std::vector<std::string>& v) {
@@ -55,18 +70,7 @@ at::Tensor run_expert(const experts::Expert& e, Modality m, const std::vector<Me
   std::vector<at::Tensor> items;
   items.reserve(inputs.size());
   for (auto& in : inputs) items.push_back(e.preprocess(m, in));
-  const bool same = std::all_of(items.begin(), items.end(), [&](const at::Tensor& t) { return t.sizes() == items[0].sizes(); });
-  at::Tensor out;
-  if (same) {
-    out = e.encode(m, at::stack(items));
-  } else {  // e.g. variable-length audio: one forward pass each
-    std::vector<at::Tensor> rows;
-    for (auto& t : items) rows.push_back(e.encode(m, t.unsqueeze(0)));
-    out = at::cat(rows);
-  }
-  require(out.dim() == 2 && out.size(0) == static_cast<int64_t>(inputs.size()) && out.size(1) == e.dim(),
-          "expert '" + e.name() + "' returned embeddings of an unexpected shape");
-  return out.to(at::kFloat);
+  return encode_items(e, m, items);
 }
 
 // "fp32" | "bf16": the option when given, else the manifest's; "" or "auto" = the CPU's default.

@@ -127,4 +127,8 @@ struct BundleFile {
 void write_bundle(const std::filesystem::path& dir, const BundleManifest& manifest, const std::vector<BundleFile>& files,
                   bool overwrite = false);
 
+// One expert's encode over preprocessed items of one modality: stacked into one batch when their shapes
+// agree, else one forward pass each (e.g. variable-length audio). [B, d] float32, contiguous.
+at::Tensor encode_items(const experts::Expert& e, Modality m, const std::vector<at::Tensor>& items);
+
 }  // namespace omnibind::pipeline
