@@ -17,6 +17,7 @@
 #include <iostream>
 #include <string>
 
+#include "python_baseline.h"
 #include "omnibind/common/process_memory.h"
 #include "omnibind/experts/open_clip/open_clip_model.h"
 #include "omnibind/experts/weight_source.h"
@@ -53,21 +54,10 @@ double seconds_per_batch(const OpenClipModel& m, int64_t batch, int reps) {
 }
 
 nlohmann::json python(int64_t depth, const std::string& dtype, int threads, int reps, int64_t batch) {
-  std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(threads) + " OMP_NUM_THREADS=" + std::to_string(threads) +
-                    " /usr/bin/python3 " + std::string(OMNIBIND_SOURCE_DIR) + "/bench/python/open_clip_blocks.py " +
-                    std::to_string(depth) + " " + dtype + " " + std::to_string(threads) + " " + std::to_string(reps) +
-                    " " + std::to_string(batch) + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return nullptr;
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  if (pclose(p) != 0) return nullptr;
-  try {
-    return nlohmann::json::parse(out);
-  } catch (...) {
-    return nullptr;
-  }
+  return omnibind::bench::run_python_baseline("open_clip_blocks.py",
+                                              std::to_string(depth) + " " + dtype + " " + std::to_string(threads) + " " +
+                                                  std::to_string(reps) + " " + std::to_string(batch),
+                                              threads);
 }
 
 }  // namespace

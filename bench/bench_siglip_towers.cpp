@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <string>
 
+#include "python_baseline.h"
 #include "omnibind/common/process_memory.h"
 #include "omnibind/experts/siglip/siglip_model.h"
 #include "omnibind/experts/weight_source.h"
@@ -58,21 +59,11 @@ static double ours_seconds(SiglipConfig config, int64_t depth, at::ScalarType dt
 
 static nlohmann::json python(const std::string& size, int64_t depth, const std::string& dtype, int threads, int reps,
                              int batch) {
-  std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(threads) + " OMP_NUM_THREADS=" + std::to_string(threads) +
-                    " /usr/bin/python3 " + std::string(OMNIBIND_SOURCE_DIR) + "/bench/python/siglip_blocks.py " + size +
-                    " " + std::to_string(depth) + " " + dtype + " " + std::to_string(threads) + " " +
-                    std::to_string(reps) + " " + std::to_string(batch) + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return nullptr;
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  if (pclose(p) != 0) return nullptr;
-  try {
-    return nlohmann::json::parse(out);
-  } catch (...) {
-    return nullptr;
-  }
+  return omnibind::bench::run_python_baseline("siglip_blocks.py",
+                                              size + " " + std::to_string(depth) + " " + dtype + " " +
+                                                  std::to_string(threads) + " " + std::to_string(reps) + " " +
+                                                  std::to_string(batch),
+                                              threads);
 }
 
 int main(int argc, char** argv) {

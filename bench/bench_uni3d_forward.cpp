@@ -16,6 +16,7 @@
 #include <iostream>
 #include <string>
 
+#include "python_baseline.h"
 #include "omnibind/common/process_memory.h"
 #include "omnibind/experts/uni3d/uni3d_model.h"
 #include "omnibind/tensor_io/compute_threads.h"
@@ -99,21 +100,9 @@ double seconds_per_cloud(int64_t depth, at::ScalarType dtype, int reps) {
 constexpr const char* kSameHeap = "GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647 ";
 
 nlohmann::json python(int64_t depth, const std::string& dtype, int threads, int reps, bool same_heap) {
-  std::string cmd = "OPENBLAS_NUM_THREADS=" + std::to_string(threads) + " OMP_NUM_THREADS=" + std::to_string(threads) + " " +
-                    (same_heap ? kSameHeap : "") + "/usr/bin/python3 " + std::string(OMNIBIND_SOURCE_DIR) + "/bench/python/uni3d_forward.py " +
-                    std::to_string(depth) + " " + dtype + " " + std::to_string(threads) + " " + std::to_string(reps) +
-                    " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return nullptr;
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  if (pclose(p) != 0) return nullptr;
-  try {
-    return nlohmann::json::parse(out);
-  } catch (...) {
-    return nullptr;
-  }
+  return omnibind::bench::run_python_baseline(
+      "uni3d_forward.py", std::to_string(depth) + " " + dtype + " " + std::to_string(threads) + " " + std::to_string(reps),
+      threads, same_heap ? kSameHeap : "");
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <random>
 #include <string>
 
+#include "python_baseline.h"
 #include "omnibind/common/process_memory.h"
 #include "omnibind/media/point_cloud.h"
 #include "omnibind/preprocess/point_grouping.h"
@@ -27,19 +28,9 @@ double now_ms() {
   return 1e3 * static_cast<double>(ts.tv_sec) + 1e-6 * static_cast<double>(ts.tv_nsec);
 }
 nlohmann::json run_python(const std::string& xyz_file, int threads) {
-  std::string cmd = "/usr/bin/python3 " + std::string(OMNIBIND_SOURCE_DIR) + "/bench/python/uni3d_grouping.py " + xyz_file +
-                    " " + std::to_string(threads) + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return nullptr;
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  if (pclose(p) != 0) return nullptr;
-  try {
-    return nlohmann::json::parse(out);
-  } catch (...) {
-    return nullptr;
-  }
+  return omnibind::bench::run_json_command("/usr/bin/python3 " + std::string(OMNIBIND_SOURCE_DIR) +
+                                           "/bench/python/uni3d_grouping.py " + xyz_file + " " + std::to_string(threads) +
+                                           " 2>/dev/null");
 }
 }  // namespace
 
