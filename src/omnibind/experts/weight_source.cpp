@@ -99,15 +99,7 @@ at::Tensor WeightSource::get(const std::string& name, const std::vector<int64_t>
   }
   if (!dict_) {
     // Random init: each tensor gets its own generator so values do not depend on load order.
-    auto gen = at::detail::createCPUGenerator(seed_ * 1000003ULL + (*counter_)++);
-    at::Tensor t = at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat));
-    switch (kind) {
-      case Kind::Weight: t.mul_(0.02); break;
-      case Kind::Bias: t.mul_(0.01); break;
-      case Kind::NormWeight: t.mul_(0.05).add_(1.0); break;
-      case Kind::Embedding: t.mul_(0.1); break;
-      case Kind::Scalar: t.fill_(std::log(20.0)); break;
-    }
+    at::Tensor t = random_values(shape, kind, seed_, (*counter_)++);
     return kind == Kind::Scalar ? t : t.to(dtype_);
   }
   at::Tensor t = get_raw(name, shape);
