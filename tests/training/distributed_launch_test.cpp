@@ -62,6 +62,19 @@ TEST(DistributedLaunch, WrongWorldSizeFromTheEnvironmentIsOneLineExit2) {
   EXPECT_TRUE(one_line(r1.err())) << r1.err();
   EXPECT_NE(r1.err().find("WORLD_SIZE"), std::string::npos) << r1.err();
   r0.wait(0);
+  // Rank 0 (which hosts the store) arriving last sees the disagreement first: it must not leave before
+  // the other rank has read it (that rank would only see a broken connection).
+  const int port2 = free_port();
+  Child late1(plus(p.pairs("b.safetensors"), {"--dist-timeout", "10"}), rank_env(1, 3, port2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  Child late0(p.pairs("b.safetensors"), rank_env(0, 2, port2));
+  ASSERT_TRUE(late0.wait(30));
+  ASSERT_TRUE(late1.wait(30));
+  for (Child* c : {&late0, &late1}) {
+    EXPECT_EQ(c->exit_code, 2) << c->err();
+    EXPECT_TRUE(one_line(c->err())) << c->err();
+    EXPECT_NE(c->err().find("every rank needs the same WORLD_SIZE"), std::string::npos) << c->err();
+  }
 }
 
 TEST(DistributedLaunch, PortInUseIsOneLineExit2) {

@@ -159,6 +159,24 @@ DistributedContext DistributedContext::connect(const RankInfo& info) {
       throw InputError(me + ": rank " + std::to_string(info.rank) + " was started twice (check RANK / --rank)");
     if (info.rank == 0) store.set("omnibind/world_size", bytes(std::to_string(info.world_size)));
     store.set(key, bytes(std::to_string(info.world_size)));
+    // A WORLD_SIZE disagreement is reported by every rank that sees it. The rank hosting the store
+    // lingers (a few seconds at most) until the others checked in have read it too: leaving at once
+    // would close the store under them and they would only see a broken connection.
+    auto disagree = [&](const std::string& who, const std::string& w) {
+      const std::string msg = me + ": " + who + " was started with WORLD_SIZE " + w + " but this rank with " +
+                              std::to_string(info.world_size) + " (every rank needs the same WORLD_SIZE)";
+      const int64_t seen = store.add("omnibind/world_size_disagreement", 1);
+      if (so.isServer) {
+        const auto linger = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(5));
+        for (int64_t s = seen; std::chrono::steady_clock::now() < linger; s = store.add("omnibind/world_size_disagreement", 0)) {
+          int arrived = 0;
+          for (int r = 0; r < info.world_size; ++r) arrived += store.check({"omnibind/rank/" + std::to_string(r)}) ? 1 : 0;
+          if (s >= arrived) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+      return InputError(msg);
+    };
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       std::vector<int> missing;
@@ -169,15 +187,11 @@ DistributedContext DistributedContext::connect(const RankInfo& info) {
           continue;
         }
         const std::string w = text(store.get(k));
-        if (w != std::to_string(info.world_size))
-          throw InputError(me + ": rank " + std::to_string(r) + " was started with WORLD_SIZE " + w + " but this rank with " +
-                           std::to_string(info.world_size) + " (every rank needs the same WORLD_SIZE)");
+        if (w != std::to_string(info.world_size)) throw disagree("rank " + std::to_string(r), w);
       }
       if (store.check({"omnibind/world_size"})) {
         const std::string w = text(store.get("omnibind/world_size"));
-        if (w != std::to_string(info.world_size))
-          throw InputError(me + ": rank 0 was started with WORLD_SIZE " + w + " but this rank with " +
-                           std::to_string(info.world_size) + " (every rank needs the same WORLD_SIZE)");
+        if (w != std::to_string(info.world_size)) throw disagree("rank 0", w);
       }
       if (missing.empty()) break;
       if (std::chrono::steady_clock::now() >= deadline)
