@@ -22,6 +22,7 @@ std::string family_phrase(const std::string& family, const std::string& size) {
   if (family == "wavcaps") return "a WavCaps HTSAT-BERT";
   if (family == "clap") return size == "fusion" ? "a LAION-CLAP fusion" : size == "base" ? "a LAION-CLAP (no fusion)" : "a LAION-CLAP";
   if (family == "eva_clip") return "an EVA-CLIP";
+  if (family == "eva_clip_18b") return "an EVA-CLIP-18B";
   if (family == "open_clip") return "an open_clip CLIP";
   if (family == "siglip") return size.empty() ? "a SigLIP" : "a SigLIP " + size;
   if (family == "uni3d") return "a Uni3D";
@@ -49,7 +50,7 @@ CheckpointFamily detect_checkpoint_family(const tensor_io::StateDict& sd) {
       if (s.find(std::string("--size ") + known) != std::string::npos) size = known;
     return done("siglip", size, s);
   }
-  if (const auto eva = eva_clip::describe_checkpoint(sd)) return done("eva_clip", "", *eva);
+  if (const auto eva = eva_clip::describe_checkpoint(sd)) return done(eva_clip::checkpoint_expert(sd), "", *eva);
   if (const auto oc = open_clip::describe_checkpoint(sd)) return done("open_clip", "", *oc + " (expert open_clip)");
   if (sd.contains("point_encoder.cls_token") || sd.contains("module.point_encoder.cls_token"))
     return done("uni3d", "", "");
@@ -61,7 +62,7 @@ CheckpointFamily detect_checkpoint_family(const tensor_io::StateDict& sd) {
 
 std::vector<std::string> family_modalities(const std::string& family) {
   if (family == "wavcaps" || family == "clap") return {"audio", "text"};
-  if (family == "eva_clip" || family == "open_clip" || family == "siglip") return {"image", "text"};
+  if (family == "eva_clip" || family == "eva_clip_18b" || family == "open_clip" || family == "siglip") return {"image", "text"};
   if (family == "uni3d") return {"point"};
   if (family == "imagebind") return {"audio", "image", "text"};
   return {};

@@ -9,6 +9,7 @@
 #include "omnibind/binding/folded_linear.h"
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/common/error.h"
+#include "omnibind/experts/eva_clip/eva_clip_checkpoint.h"
 #include "omnibind/pipeline/file_digest.h"
 #include "omnibind/pipeline/model_bundle.h"
 #include "omnibind/tensor_io/checkpoint.h"
@@ -157,6 +158,32 @@ BundleManifest convert_to_bundle(const fs::path& out, const ConvertOptions& o) {
       }
       placed[abs] = rel;
       if (!fs::is_directory(file, ec)) source_of[rel] = file;
+      // A Hugging Face shard index (EVA-CLIP-18B): its shards go beside it, under their own names (or,
+      // referenced, stay beside it); either way each one's size and sha256 are recorded.
+      for (const auto& shard : experts::eva_clip::shard_files(file)) {
+        const fs::path src = fs::path(file).parent_path() / shard;
+        require(fs::is_regular_file(src, ec), "--expert " + e.name + ": " + src.string() + " (a shard " + file +
+                                                  " names) not found");
+        const std::string srel = (fs::path(rel).parent_path() / shard).string();
+        if (source_of.count(srel)) continue;
+        if (rel == abs) {  // referenced where it is
+          source_of[srel] = src.string();
+          continue;
+        }
+        const std::string real = fs::canonical(src).string();
+        if (files_mode == "copy")
+          files.push_back({srel, "", [real](const std::string& p) { fs::copy_file(real, p, fs::copy_options::overwrite_existing); }});
+        else if (files_mode == "link")
+          files.push_back({srel, "", [real](const std::string& p) {
+                             std::error_code lec;
+                             fs::create_hard_link(real, p, lec);
+                             require(!lec, "--link: cannot hard-link " + real + " (" + lec.message() + ")");
+                           }});
+        else
+          files.push_back({srel, real, nullptr});
+        placed[fs::absolute(src).lexically_normal().string()] = srel;
+        source_of[srel] = src.string();
+      }
       return rel;
     };
     b.weights = place(e.weights, "weights");

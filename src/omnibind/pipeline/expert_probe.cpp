@@ -29,6 +29,11 @@ std::map<std::string, ExpertProbe> builtin_probes() {
     auto c = !o.config.empty() ? experts::eva_clip::load_config(o.config) : experts::eva_clip::builtin_config(o.size);
     return ExpertTraits{c.embed_dim, {Modality::Image, Modality::Text}};
   };
+  p["eva_clip_18b"] = [](const experts::ExpertOptions& o) {
+    auto c = !o.config.empty() ? experts::eva_clip::load_config(o.config)
+                               : experts::eva_clip::builtin_config(o.size.empty() ? "EVA-CLIP-18B" : o.size);
+    return ExpertTraits{c.embed_dim, {Modality::Image, Modality::Text}};
+  };
   p["uni3d"] = [](const experts::ExpertOptions& o) {
     auto c = !o.config.empty() ? experts::uni3d::uni3d_config_from_json_file(o.config)
                                : experts::uni3d::uni3d_preset(o.size);

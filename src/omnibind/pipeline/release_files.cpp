@@ -6,6 +6,7 @@
 #include "omnibind/binding/binding_config.h"
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/experts/checkpoint_family.h"
+#include "omnibind/experts/eva_clip/eva_clip_checkpoint.h"
 #include "omnibind/tensor_io/checkpoint.h"
 
 namespace omnibind::pipeline {
@@ -70,7 +71,7 @@ std::vector<ReleaseFile> all_files(const std::string& preset) {
       hub("bert_vocab", "tokenizer", {"bert-base-uncased", "google-bert/bert-base-uncased"}, {"vocab.txt"},
           "Hugging Face hub bert-base-uncased (WavCaps' BertTokenizer.from_pretrained)"),
   };
-  if (preset == "large") {
+  if (preset == "large" || preset == "full") {
     const std::vector<ReleaseFile> more = {
         local("UNI3D_M", {"checkpoints/uni3d-g/mnet40/model.pt"}, kUni3dSource),
         local("UNI3D_S", {"checkpoints/uni3d-g/scanobjnn/model.pt"}, kUni3dSource),
@@ -96,10 +97,23 @@ std::vector<ReleaseFile> all_files(const std::string& preset) {
     };
     f.insert(f.end(), more.begin(), more.end());
   }
+  if (preset == "full") {
+    // Full = Large + EVA-CLIP-18B run at inference. OmniBind loads the hub port (BAAI/EVA-CLIP-18B,
+    // AutoModel: the safetensors shards through their index); the EVA README's PyTorch file is the same
+    // model in eva_clip's layout. Either works (mapped, never converted).
+    f.push_back({"EVA_18B", "weights",
+                 {"checkpoints/EVA_CLIP_18B_psz14_s6B.fp16.pt", "checkpoints/EVA-CLIP-18B/model.safetensors.index.json"},
+                 {"BAAI/EVA-CLIP-18B"},
+                 {"model.safetensors.index.json", "EVA_CLIP_18B_psz14_s6B.fp16.pt"},
+                 "Hugging Face hub BAAI/EVA-CLIP-18B (OmniBind's AutoModel.from_pretrained: model.safetensors.index.json "
+                 "and its shards; or the EVA README's EVA_CLIP_18B_psz14_s6B.fp16.pt, 36.7 GB)"});
+  }
   return f;
 }
 
-std::vector<ReleaseSpace> all_spaces(const std::string& preset) {
+std::vector<ReleaseSpace> all_spaces(const std::string& preset_in) {
+  // Full's spaces are Large's plus EVA_18B (the backbone, run for image and text).
+  const std::string preset = preset_in == "full" ? "large" : preset_in;
   std::vector<ReleaseSpace> s;
   if (preset == "large") {
     s.push_back({"CLAP_G", "clap", "fusion", "CLAP_G", "", {"roberta_vocab", "roberta_merges"}, ""});
@@ -120,6 +134,7 @@ std::vector<ReleaseSpace> all_spaces(const std::string& preset) {
     s.push_back({"UNI3D_S", "uni3d", "giant", "UNI3D_S", "", {}, "EVA_E14p"});
   }
   s.push_back({"IB", "imagebind", "huge", "IB", "bpe", {}, ""});
+  if (preset_in == "full") s.push_back({"EVA_18B", "eva_clip_18b", "EVA-CLIP-18B", "EVA_18B", "bpe", {}, ""});
   return s;
 }
 
@@ -189,9 +204,8 @@ std::vector<std::string> ReleaseTable::file_names() const {
 
 ReleaseTable release_table(const std::string& preset_in) {
   const std::string preset = lower(preset_in);
-  require(preset == "base" || preset == "large",
-          "--preset " + preset_in + ": convert --from knows the released files of base and large (full needs EVA-CLIP-18B, "
-          "not in the table yet)");
+  require(preset == "base" || preset == "large" || preset == "full",
+          "--preset " + preset_in + ": convert --from knows the released files of base, large and full");
   return ReleaseTable{preset, all_files(preset), all_spaces(preset)};
 }
 
@@ -317,7 +331,8 @@ ConvertOptions plan_release_convert(const ReleaseRequest& r) {
     const std::string& path = at[file_name];
     tensor_io::StateDict sd;
     try {
-      sd = tensor_io::load_checkpoint(path);
+      // EVA-CLIP-18B may come as Hugging Face shards (an index.json and its files): every shard is checked.
+      sd = family == "eva_clip_18b" ? experts::eva_clip::open_state_dict(path) : tensor_io::load_checkpoint(path);
     } catch (const std::exception& e) {
       std::string why = e.what();
       why = why.substr(0, why.find('\n'));

@@ -1,4 +1,4 @@
-// The files of the released OmniBind presets, as data: for every bound space of Base and Large, the
+// The files of the released OmniBind presets, as data: for every bound space of Base, Large and Full, the
 // expert family and size that embed it, the files it needs (weights, tokenizer), where they lie in
 // a folder laid out as the OmniBind README tells users to download them, and where the reference
 // gets each one. `omnibind convert --preset base|large --from DIR` runs plan_release_convert() to
@@ -36,7 +36,7 @@ struct ReleaseSpace {
 };
 
 struct ReleaseTable {
-  std::string preset;  // "base" | "large"
+  std::string preset;  // "base" | "large" | "full"
   std::vector<ReleaseFile> files;
   std::vector<ReleaseSpace> spaces;
 
@@ -48,7 +48,7 @@ struct ReleaseTable {
   std::vector<std::string> file_names() const;
 };
 
-// "base" | "large" (case-insensitive); InputError otherwise (Full's EVA-CLIP-18B is not in the table yet).
+// "base" | "large" | "full" (case-insensitive; full = large + EVA_18B, expert eva_clip_18b); InputError otherwise.
 ReleaseTable release_table(const std::string& preset);
 
 // Where `file` lies under `from`, or "" when nowhere. Search order (first hit wins):

@@ -114,6 +114,26 @@ tensor_io::StateDict open_any(const std::string& path) {
 
 }  // namespace
 
+tensor_io::StateDict open_state_dict(const std::string& path) { return open_any(path); }
+
+std::vector<std::string> shard_files(const std::string& path) {
+  const std::string file = fs::path(path).filename().string();
+  std::error_code ec;
+  if (file.size() <= 11 || file.compare(file.size() - 11, 11, ".index.json") != 0 || !fs::is_regular_file(path, ec)) return {};
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(read_file_bytes(path));
+  } catch (const nlohmann::json::exception&) {
+    return {};
+  }
+  std::vector<std::string> out;
+  if (!doc.is_object() || !doc.contains("weight_map") || !doc["weight_map"].is_object()) return out;
+  for (const auto& [name, f] : doc["weight_map"].items())
+    if (f.is_string() && std::find(out.begin(), out.end(), f.get<std::string>()) == out.end()) out.push_back(f.get<std::string>());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 EvaClipCheckpoint open_checkpoint(const std::string& path) {
   require(!path.empty(), "eva_clip needs a weights file (--weights EVA02_CLIP_E_psz14_plus_s9B.pt)");
   // open_weights: the file must exist; load_checkpoint's "auto" unwraps a 'model'/'module'/'state_dict' dict.
@@ -255,31 +275,53 @@ void require_config_matches(const EvaClipCheckpoint& ckpt, const EvaClipConfig& 
                    what(config.vision.qkv_bias, config.vision.use_rms_norm));
 }
 
+std::string checkpoint_expert(const tensor_io::StateDict& sd) {
+  const std::string p = sd.contains("module.visual.cls_token") ? "module." : "";
+  if (sd.contains(p + "visual.patch_embed.proj.weight") && sd.contains(p + "visual.cls_token") &&
+      sd.contains(p + "visual.blocks.0.attn.qkv.weight")) {
+    // bigE: q_bias/v_bias and LayerNorms with bias; EVA-CLIP-18B: neither (qkv_bias false, RMSnorm).
+    if (sd.contains(p + "visual.blocks.0.attn.q_bias")) return "eva_clip";
+    if (!sd.contains(p + "visual.blocks.0.norm1.bias")) return "eva_clip_18b";
+    return "";
+  }
+  // The hub port's layout (class embedding, no HF-CLIP pre_layrnorm).
+  if (sd.contains("vision_model.embeddings.class_embedding") && !sd.contains("vision_model.pre_layrnorm.weight") &&
+      sd.contains("text_model.embeddings.token_embedding.weight") &&
+      sd.contains("vision_model.encoder.layers.0.self_attn.q_proj.weight"))
+    return sd.contains("vision_model.encoder.layers.0.self_attn.q_proj.bias") ? "eva_clip" : "eva_clip_18b";
+  return "";
+}
+
 std::optional<std::string> describe_checkpoint(const tensor_io::StateDict& sd) {
-  std::string p = sd.contains("module.visual.cls_token") ? "module." : "";
-  const std::string patch = p + "visual.patch_embed.proj.weight";
-  if (!sd.contains(patch) || !sd.contains(p + "visual.cls_token") || !sd.contains(p + "visual.blocks.0.attn.qkv.weight"))
-    return std::nullopt;
-  // bigE: q_bias/v_bias and LayerNorms with bias; EVA-CLIP-18B: neither (qkv_bias false, RMSnorm).
-  const bool big_e = sd.contains(p + "visual.blocks.0.attn.q_bias");
-  const bool e18b = !big_e && !sd.contains(p + "visual.blocks.0.norm1.bias");
-  if (!big_e && !e18b) return std::nullopt;
-  auto count = [&](const std::string& prefix) {
+  const std::string expert = checkpoint_expert(sd);
+  if (expert.empty()) return std::nullopt;
+  const bool e18b = expert == "eva_clip_18b";
+  auto count = [&](const std::string& prefix, const std::string& probe) {
     int64_t n = 0;
-    while (sd.contains(prefix + std::to_string(n) + ".norm1.weight") ||
-           sd.contains(prefix + std::to_string(n) + ".ln_1.weight"))
-      ++n;
+    while (sd.contains(prefix + std::to_string(n) + probe)) ++n;
     return n;
   };
-  const auto& pw = sd.at(patch).shape;  // [width, 3, P, P]
-  std::string line = std::string(big_e ? "EVA-CLIP checkpoint (expert eva_clip, key EVA_E14p)"
-                                       : "EVA-CLIP-18B checkpoint (expert eva_clip_18b, key EVA_18B; RMSNorm, no qkv bias)") +
-                     ": vision width " + std::to_string(pw[0]) + ", " + std::to_string(count(p + "visual.blocks.")) +
-                     " blocks, patch " + std::to_string(pw.size() > 2 ? pw[2] : 0);
+  const std::string who = e18b ? "EVA-CLIP-18B checkpoint (expert eva_clip_18b, key EVA_18B; RMSNorm, no qkv bias)"
+                               : "EVA-CLIP checkpoint (expert eva_clip, key EVA_E14p)";
+  if (sd.contains("vision_model.embeddings.class_embedding")) {  // Hugging Face layout
+    const auto& pw = sd.at("vision_model.embeddings.patch_embedding.weight").shape;
+    std::string line = who + ", Hugging Face layout: vision width " + std::to_string(pw[0]) + ", " +
+                       std::to_string(count("vision_model.encoder.layers.", ".layer_norm1.weight")) + " blocks, patch " +
+                       std::to_string(pw.size() > 2 ? pw[2] : 0) + "; text width " +
+                       std::to_string(sd.at("text_model.embeddings.token_embedding.weight").shape.back()) + ", " +
+                       std::to_string(count("text_model.encoder.layers.", ".layer_norm1.weight")) + " blocks";
+    if (sd.contains("visual_projection.weight")) line += "; embed " + std::to_string(sd.at("visual_projection.weight").shape[0]);
+    return line;
+  }
+  std::string p = sd.contains("module.visual.cls_token") ? "module." : "";
+  const auto& pw = sd.at(p + "visual.patch_embed.proj.weight").shape;  // [width, 3, P, P]
+  std::string line = who + ": vision width " + std::to_string(pw[0]) + ", " +
+                     std::to_string(count(p + "visual.blocks.", ".norm1.weight")) + " blocks, patch " +
+                     std::to_string(pw.size() > 2 ? pw[2] : 0);
   const std::string text = sd.contains(p + "text.token_embedding.weight") ? p + "text." : p;
   if (sd.contains(text + "token_embedding.weight"))
     line += "; text width " + std::to_string(sd.at(text + "token_embedding.weight").shape.back()) + ", " +
-            std::to_string(count(text + "transformer.resblocks.")) + " blocks";
+            std::to_string(count(text + "transformer.resblocks.", ".ln_1.weight")) + " blocks";
   if (sd.contains(p + "visual.head.weight")) line += "; embed " + std::to_string(sd.at(p + "visual.head.weight").shape[0]);
   return line;
 }

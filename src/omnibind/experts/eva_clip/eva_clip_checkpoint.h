@@ -36,6 +36,14 @@ struct EvaClipCheckpoint {
 // open_clip/OpenAI CLIP, Uni3D, SigLIP/HF, ...).
 EvaClipCheckpoint open_checkpoint(const std::string& path);
 
+// The raw state dict at `path` as open_checkpoint reads it (a file, a shard index, its folder or one
+// shard of it), without layout checks: for `convert --from`'s family check of sharded weights.
+tensor_io::StateDict open_state_dict(const std::string& path);
+
+// The shard files a Hugging Face index (*.index.json) names, sorted, as names beside the index;
+// empty when `path` is not such an index. (convert places them beside the index in a bundle.)
+std::vector<std::string> shard_files(const std::string& path);
+
 // Every tensor name CustomCLIP has for `config` (state-dict order), with the text tower under
 // `text_prefix` and logit_scale as `logit_scale_key`.
 std::vector<std::string> expected_keys(const EvaClipConfig& config, const std::string& text_prefix = "text.",
@@ -51,6 +59,10 @@ void require_config_matches(const EvaClipCheckpoint& ckpt, const EvaClipConfig& 
 // more" when any expected key is absent. (Shapes are checked as the model loads; unexpected
 // tensors by WeightSource::require_all_used afterwards.)
 void require_complete(const EvaClipCheckpoint& ckpt, const EvaClipConfig& config);
+
+// Which EVA expert a state dict is for, from its keys: "eva_clip" (q/v bias, LayerNorm: bigE),
+// "eva_clip_18b" (no qkv bias, RMSNorm), "" when not an EVA-CLIP checkpoint. Both layouts.
+std::string checkpoint_expert(const tensor_io::StateDict& sd);
 
 // For `inspect`: when `sd` has EVA-CLIP's vision keys (visual.patch_embed.proj, visual.cls_token,
 // fused-qkv blocks with q_bias), one line with what the shapes say ("EVA-CLIP checkpoint (expert

@@ -63,6 +63,9 @@ class EvaClipExpert : public Expert {
     // The reference's "logit_scale" is replaced by "text.logit_scale" when a file has both.
     std::vector<std::string> ignored;
     if (ckpt_.logit_scale_key != "logit_scale") ignored.push_back("logit_scale");
+    // transformers' persistent position-id buffers (older hub saves): not weights.
+    if (ckpt_.layout == EvaKeyLayout::HuggingFace)
+      for (const char* n : {"vision_model.embeddings.position_ids", "text_model.embeddings.position_ids"}) ignored.push_back(n);
     w.require_all_used(ignored);
     // When every weight was converted (e.g. bf16 compute from a float32 file), nothing points into
     // the mapped file any more: unmap it so its pages leave the resident set. (fp32 compute from the
