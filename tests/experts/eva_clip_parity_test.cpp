@@ -22,6 +22,7 @@
 #include "omnibind/tensor_io/checkpoint.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
+#include "experts/eva_clip_fixture.h"
 #include "testing/test_support.h"
 
 using namespace omnibind;
@@ -33,77 +34,11 @@ namespace {
 std::string fx(const std::string& rel) { return testkit::shared_path("fixtures/eva02_clip_mini/" + rel); }
 std::string bpe() { return testkit::shared_path("data/bpe/bpe_simple_vocab_16e6.txt.gz"); }
 
-at::Tensor get(const tensor_io::SafetensorsFile& f, const std::string& key) {
-  return tensor_io::to_tensor(f.tensors.at(key)).clone();
-}
+using namespace testkit::clipfx;  // get, max_abs, max_rel, cosines, expect_*_match
 
-double max_abs(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
-// max |a - b| / max |b|
-double max_rel(const at::Tensor& a, const at::Tensor& b) {
-  return max_abs(a, b) / b.to(at::kDouble).abs().max().item<double>();
-}
-// Row-wise cosine similarity, [N].
-at::Tensor cosines(const at::Tensor& a, const at::Tensor& b) {
-  auto a64 = a.to(at::kDouble).reshape({-1, a.size(-1)}), b64 = b.to(at::kDouble).reshape({-1, b.size(-1)});
-  return (a64 * b64).sum(-1) / (a64.norm(2, {-1}) * b64.norm(2, {-1}));
-}
-
-struct Inputs {
-  std::vector<std::string> image_names, image_files, text_names, texts;
-  Inputs() {
-    std::ifstream in(fx("inputs.json"));
-    auto j = nlohmann::json::parse(in);
-    for (const auto& im : j.at("images")) {
-      std::string file = im.at("file").get<std::string>();
-      image_files.push_back(fx("inputs/" + file));
-      image_names.push_back(file.substr(0, file.rfind('.')));
-    }
-    for (const auto& t : j.at("texts")) {
-      text_names.push_back(t.at("name").get<std::string>());
-      texts.push_back(t.at("text").get<std::string>());
-    }
-  }
+struct Fixture : testkit::EvaClipFixture {
+  Fixture() : EvaClipFixture("eva02_clip_mini") {}
 };
-
-struct Fixture {
-  tensor_io::SafetensorsFile weights, model, vision, text;
-  EvaClipConfig config;
-  Inputs inputs;
-  Fixture()
-      : weights(tensor_io::read_safetensors(fx("weights.safetensors"))),
-        model(tensor_io::read_safetensors(fx("expected_model.safetensors"))),
-        vision(tensor_io::read_safetensors(fx("expected_vision.safetensors"))),
-        text(tensor_io::read_safetensors(fx("expected_text.safetensors"))),
-        config(load_config(fx("config.json"))) {}
-  at::Tensor pixels() const {
-    std::vector<at::Tensor> v;
-    for (const auto& n : inputs.image_names) v.push_back(get(vision, n + "/pixel_values"));
-    return at::stack(v);
-  }
-  at::Tensor ids() const { return get(text, "token_ids"); }
-  EvaClipModel load(at::ScalarType dtype) const {
-    return EvaClipModel::load(config, WeightSource(weights.tensors, dtype, "EVA-CLIP"));
-  }
-};
-
-// Every row: cosine >= 0.99999 and max abs <= 1e-4 (the bar for embeddings).
-void expect_embeddings_match(const at::Tensor& got, const at::Tensor& want, const std::vector<std::string>& names,
-                             const char* what) {
-  ASSERT_EQ(got.sizes(), want.sizes());
-  auto cos = cosines(got, want);
-  double worst_cos = 1, worst_abs = 0;
-  for (int64_t i = 0; i < got.size(0); ++i) {
-    const double c = cos[i].item<double>(), d = max_abs(got[i], want[i]);
-    EXPECT_GE(c, 0.99999) << what << " " << names[i];
-    EXPECT_LE(d, 1e-4) << what << " " << names[i];
-    worst_cos = std::min(worst_cos, c);
-    worst_abs = std::max(worst_abs, d);
-  }
-  std::printf("%s: min cosine %.9f, max abs %.3g over %lld rows\n", what, worst_cos, worst_abs,
-              static_cast<long long>(got.size(0)));
-}
 
 std::string error_of(const std::function<void()>& f) { return testkit::input_error_of(f); }
 
@@ -201,44 +136,13 @@ TEST(EvaClipPreprocess, TokenIdsIdenticalToReference) {
 TEST(EvaClipParity, VisionIntermediatesAndEmbeddings) {
   OMNIBIND_REQUIRE_SHARED();
   Fixture f;
-  const EvaClipModel m = f.load(at::kFloat);
-  EvaVisionStages st;
-  at::Tensor feats = m.encode_image(f.pixels(), &st);
-  const std::vector<std::pair<std::string, at::Tensor>> stages = {
-      {"patch_embed", st.patch_embed[0]},     {"tokens_in", st.tokens_in[0]},     {"block0_attn", st.block0_attn[0]},
-      {"block0_norm1", st.block0_norm1[0]},   {"block0_mlp", st.block0_mlp[0]},   {"block0_norm2", st.block0_norm2[0]},
-      {"block0_out", st.block_out.front()[0]}, {"last_block_out", st.block_out.back()[0]},
-      {"final_norm", st.final_norm[0]},       {"pooled", st.pooled[0]}};
-  for (const auto& [name, t] : stages) {
-    const double r = max_rel(t, get(f.model, "vision/item0/" + name));
-    std::printf("vision item0 %-14s max rel %.3g\n", name.c_str(), r);
-    EXPECT_LE(r, 1e-5) << name;
-  }
-  EXPECT_LE(max_rel(feats, get(f.model, "image/features")), 1e-5);
-  at::Tensor emb = omnibind_normalize(feats);
-  expect_embeddings_match(emb, get(f.model, "image/omnibind_embedding"), f.inputs.image_names, "image fp32");
+  f.expect_vision_parity(f.load(at::kFloat));
 }
 
 TEST(EvaClipParity, TextIntermediatesAndEmbeddings) {
   OMNIBIND_REQUIRE_SHARED();
   Fixture f;
-  const EvaClipModel m = f.load(at::kFloat);
-  experts::vit::ClipTextStages st;
-  at::Tensor feats = m.encode_text(f.ids(), &st);
-  const std::vector<std::pair<std::string, at::Tensor>> stages = {{"token_embedding", st.token_embedding[0]},
-                                                                   {"block0_out", st.block_out.front()[0]},
-                                                                   {"last_block_out", st.block_out.back()[0]},
-                                                                   {"ln_final", st.ln_final[0]},
-                                                                   {"pooled", st.pooled[0]}};
-  for (const auto& [name, t] : stages) {
-    const double r = max_rel(t, get(f.model, "text/item0/" + name));
-    std::printf("text item0 %-15s max rel %.3g\n", name.c_str(), r);
-    EXPECT_LE(r, 1e-5) << name;
-  }
-  EXPECT_TRUE(at::equal(st.pool_index, get(f.text, "argmax_index")));
-  EXPECT_LE(max_rel(feats, get(f.model, "text/features")), 1e-5);
-  expect_embeddings_match(omnibind_normalize(feats), get(f.model, "text/omnibind_embedding"), f.inputs.text_names,
-                          "text fp32");
+  f.expect_text_parity(f.load(at::kFloat), f.ids());
 }
 
 TEST(EvaClipParity, ExpertFromTheTorchFileEmbedsFilesAndTextsLikeOmniBind) {
