@@ -125,6 +125,16 @@ TEST(Localisation, KnownAnswerOnConstructedEmbeddings) {
   EXPECT_EQ(r.heat_height, 48);
   EXPECT_EQ(r.heat.size(), size_t(64 * 48));
   EXPECT_FLOAT_EQ(r.heat_max, *std::max_element(r.heat.begin(), r.heat.end()));
+  EXPECT_FLOAT_EQ(r.heat_max, 1.f);  // density: relative to the peak
+  EXPECT_GE(r.heat_min, 0.f);
+  // The baseline heat (mean cosine of the covering windows) finds it too, in cosine units.
+  LocateOptions mean_cosine = lo;
+  mean_cosine.heat = HeatMethod::MeanCosine;
+  const auto rm = locate(re, e0, mean_cosine);
+  EXPECT_TRUE(target.contains(rm.peak_x, rm.peak_y)) << rm.peak_x << "," << rm.peak_y;
+  EXPECT_LT(rm.heat_max, 1.f);
+  EXPECT_GT(rm.heat_max, rm.heat_min);
+  EXPECT_EQ(rm.region_scores, r.region_scores);
   // Without voting the best box is a window itself.
   lo.box_voting = false;
   const auto raw = locate(re, e0, lo);

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -74,6 +75,7 @@ LocateResult locate_rows(const RegionEmbeddings& regions, const at::Tensor& rows
   require(o.top_k >= 1, "top_k must be at least 1");
   require(o.nms_iou > 0 && o.nms_iou <= 1, "nms_iou must be in (0, 1]");
   require(o.vote_iou > 0 && o.vote_iou <= 1, "vote_iou must be in (0, 1]");
+  require(std::isfinite(o.temperature) && o.temperature > 0, "temperature must be positive");
   const int64_t R = int64_t(regions.regions.size());
   require(R > 0 && rows.defined() && rows.size(0) == R, "the region cache is empty or inconsistent");
   LocateResult r;
@@ -87,40 +89,68 @@ LocateResult locate_rows(const RegionEmbeddings& regions, const at::Tensor& rows
   }
   const auto& scores = r.region_scores;
 
-  // Heat: per scale, mean cosine of the windows containing each cell centre; then the mean over scales.
+  // Weights of the density heat and of box voting: exp((cos - cos_best) / T), T relative to the spread.
+  const float best_score = *std::max_element(scores.begin(), scores.end());
+  double mean = 0, var = 0;
+  for (float v : scores) mean += v;
+  mean /= double(R);
+  for (float v : scores) var += (v - mean) * (v - mean);
+  const double T = std::max(o.temperature * std::sqrt(var / double(R)), 1e-6);
+  std::vector<double> weight(static_cast<size_t>(R));
+  for (int64_t i = 0; i < R; ++i) weight[size_t(i)] = std::exp((scores[size_t(i)] - best_score) / T);
+
   const int W = regions.width, H = regions.height;
   const double cell = double(std::max(W, H)) / std::max(1, regions.grid.heat_cells);
   r.heat_width = std::max(1, int(std::lround(W / cell)));
   r.heat_height = std::max(1, int(std::lround(H / cell)));
   const double cw = double(W) / r.heat_width, ch = double(H) / r.heat_height;
   const size_t cells = size_t(r.heat_width) * r.heat_height;
-  const int scales = int(regions.grid.scales.size());
-  std::vector<double> sum(cells * scales, 0.0), count(cells * scales, 0.0);
-  for (int64_t i = 0; i < R; ++i) {
-    const auto& reg = regions.regions[size_t(i)];
-    const Box& b = reg.box;
-    const int ix0 = std::max(0, int(std::ceil(b.x / cw - 0.5))), ix1 = std::min(r.heat_width, int(std::ceil((b.x + b.w) / cw - 0.5)));
-    const int iy0 = std::max(0, int(std::ceil(b.y / ch - 0.5))), iy1 = std::min(r.heat_height, int(std::ceil((b.y + b.h) / ch - 0.5)));
-    const size_t base = size_t(reg.scale) * cells;
-    for (int y = iy0; y < iy1; ++y)
-      for (int x = ix0; x < ix1; ++x) {
-        sum[base + size_t(y) * r.heat_width + x] += scores[size_t(i)];
-        count[base + size_t(y) * r.heat_width + x] += 1;
-      }
-  }
+  // Cells whose centre lies in a box: [ix0, ix1) x [iy0, iy1).
+  auto cell_range = [&](const Box& b) {
+    return std::array<int, 4>{std::max(0, int(std::ceil(b.x / cw - 0.5))), std::min(r.heat_width, int(std::ceil((b.x + b.w) / cw - 0.5))),
+                              std::max(0, int(std::ceil(b.y / ch - 0.5))), std::min(r.heat_height, int(std::ceil((b.y + b.h) / ch - 0.5)))};
+  };
   r.heat.assign(cells, 0.f);
-  size_t best = 0;
-  for (size_t c = 0; c < cells; ++c) {
-    double acc = 0;
-    int used = 0;
-    for (int s = 0; s < scales; ++s)
-      if (count[size_t(s) * cells + c] > 0) {
-        acc += sum[size_t(s) * cells + c] / count[size_t(s) * cells + c];
-        ++used;
-      }
-    r.heat[c] = used ? float(acc / used) : 0.f;
-    if (r.heat[c] > r.heat[best]) best = c;
+  if (o.heat == HeatMethod::Density) {
+    std::vector<double> acc(cells, 0.0);
+    for (int64_t i = 0; i < R; ++i) {
+      if (weight[size_t(i)] < 1e-9) continue;
+      const Box& b = regions.regions[size_t(i)].box;
+      const double w = weight[size_t(i)] / double(b.area());
+      const auto [ix0, ix1, iy0, iy1] = cell_range(b);
+      for (int y = iy0; y < iy1; ++y)
+        for (int x = ix0; x < ix1; ++x) acc[size_t(y) * r.heat_width + x] += w;
+    }
+    const double top = *std::max_element(acc.begin(), acc.end());
+    for (size_t c = 0; c < cells; ++c) r.heat[c] = top > 0 ? float(acc[c] / top) : 0.f;
+  } else {
+    // Per scale, mean cosine of the windows containing each cell centre; then the mean over scales.
+    const int scales = int(regions.grid.scales.size());
+    std::vector<double> sum(cells * scales, 0.0), count(cells * scales, 0.0);
+    for (int64_t i = 0; i < R; ++i) {
+      const auto& reg = regions.regions[size_t(i)];
+      const auto [ix0, ix1, iy0, iy1] = cell_range(reg.box);
+      const size_t base = size_t(reg.scale) * cells;
+      for (int y = iy0; y < iy1; ++y)
+        for (int x = ix0; x < ix1; ++x) {
+          sum[base + size_t(y) * r.heat_width + x] += scores[size_t(i)];
+          count[base + size_t(y) * r.heat_width + x] += 1;
+        }
+    }
+    for (size_t c = 0; c < cells; ++c) {
+      double acc = 0;
+      int used = 0;
+      for (int s = 0; s < scales; ++s)
+        if (count[size_t(s) * cells + c] > 0) {
+          acc += sum[size_t(s) * cells + c] / count[size_t(s) * cells + c];
+          ++used;
+        }
+      r.heat[c] = used ? float(acc / used) : 0.f;
+    }
   }
+  size_t best = 0;
+  for (size_t c = 1; c < cells; ++c)
+    if (r.heat[c] > r.heat[best]) best = c;
   r.heat_min = *std::min_element(r.heat.begin(), r.heat.end());
   r.heat_max = r.heat[best];
   r.peak_x = (double(best % r.heat_width) + 0.5) * cw;
@@ -138,7 +168,6 @@ LocateResult locate_rows(const RegionEmbeddings& regions, const at::Tensor& rows
     for (int64_t k : kept) clear = clear && iou(b, regions.regions[size_t(k)].box) <= o.nms_iou;
     if (clear) kept.push_back(i);
   }
-  constexpr double kVoteTemperature = 0.02;  // cosine units (docs/reference/localisation.md)
   for (int64_t k : kept) {
     ScoredBox sb;
     sb.region = int(k);
@@ -149,7 +178,7 @@ LocateResult locate_rows(const RegionEmbeddings& regions, const at::Tensor& rows
       for (int64_t i = 0; i < R; ++i) {
         const Box& b = regions.regions[size_t(i)].box;
         if (i != k && iou(b, sb.box) < o.vote_iou) continue;
-        const double w = std::exp((scores[size_t(i)] - sb.score) / kVoteTemperature);
+        const double w = std::exp((scores[size_t(i)] - sb.score) / T);  // relative to the seed: no underflow
         wsum += w;
         x0 += w * b.x;
         y0 += w * b.y;

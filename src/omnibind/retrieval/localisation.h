@@ -9,9 +9,10 @@
 // for as many queries as wanted; locate() on a cache gives exactly what a fresh embed_regions would.
 // Method: multi-scale sliding square-ish windows (RegionGrid); every window's crop is handed to the
 // bundle as an image of its own (the experts' own resize/crop applies), embedded in batches. Heat of a
-// cell = mean over scales of the mean cosine of that scale's windows containing the cell centre. Boxes
-// = greedy NMS over the windows by cosine, each kept box refined by score-weighted voting of the windows
-// overlapping it.
+// cell = score-weighted window density: sum over the windows containing it of exp((cos - cos_max) / T) /
+// window area, T = temperature x the std of the image's window cosines, scaled to 1 at the peak. Boxes =
+// greedy NMS over the windows by cosine, each kept box refined by the same weights over the windows
+// overlapping it. HeatMethod::MeanCosine is the plain baseline (mean cosine of the covering windows).
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -84,11 +85,20 @@ struct EmbedRegionsOptions {
 RegionEmbeddings embed_regions(const pipeline::ModelBundle& bundle, const media::Image& image,
                                const RegionGrid& grid = {}, const EmbedRegionsOptions& options = {});
 
+enum class HeatMethod {
+  Density,     // score-weighted window density (default; docs/reference/localisation.md)
+  MeanCosine,  // per scale the mean cosine of the windows containing the cell, then the mean over scales (baseline)
+};
+
 struct LocateOptions {
   int top_k = 5;           // boxes returned (at most)
   double nms_iou = 0.3;    // a window overlapping a kept box by more than this is suppressed
   bool box_voting = true;  // refine each kept box by the score-weighted mean of the windows overlapping it (IoU >= vote_iou)
-  double vote_iou = 0.5;
+  double vote_iou = 0.3;
+  // Softness of the weights exp((cos - cos_best) / T) of the heat density and of box voting, in units of
+  // the standard deviation of this image's window cosines (T = temperature x std): scale-free across bundles.
+  double temperature = 0.3;
+  HeatMethod heat = HeatMethod::Density;
 };
 
 struct ScoredBox {
@@ -100,7 +110,8 @@ struct ScoredBox {
 struct LocateResult {
   int image_width = 0, image_height = 0;
   int heat_width = 0, heat_height = 0;   // cells
-  std::vector<float> heat;               // [heat_height][heat_width] row-major, cosine units
+  // [heat_height][heat_width] row-major. Density: relative, 1 at the peak, >= 0; MeanCosine: cosine units.
+  std::vector<float> heat;
   float heat_min = 0, heat_max = 0;
   double peak_x = 0, peak_y = 0;         // image pixel (centre of the hottest cell)
   std::vector<ScoredBox> boxes;          // best first
