@@ -23,6 +23,7 @@ struct DemoReport {
   const std::vector<DemoQuery>* queries = nullptr;
   std::vector<std::pair<std::string, double>> timings;  // stage -> seconds
   std::string command;                                  // how to reproduce
+  std::string localisation_html;                        // demo_locate.h's section (appended when set)
 };
 
 std::string render_demo_report(const DemoReport& report);
