@@ -10,6 +10,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/optim/adamw.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -21,6 +22,7 @@
 #include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
+#include "omnibind/training/head_bank.h"
 
 namespace omnibind::training {
 namespace fs = std::filesystem;
@@ -243,10 +245,50 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       return std::make_pair(x.index_select(0, inv), y.index_select(0, inv));
     };
     if (bytes <= o.materialise_bytes) std::tie(all_x, all_y) = gather_pairs(at::arange(N, at::kLong));
+    auto head_prefix = [&](int64_t k) {
+      return (is_ib ? "ib_projs." + std::to_string(k) : "projs." + std::to_string(static_cast<int64_t>(s) * K + k)) + ".Head2.mlps.";
+    };
+
+    if (o.head_bank && all_x.defined() && !dist.distributed()) {  // the K heads as one bank (head_bank.h)
+      const int64_t first = std::clamp<int64_t>(state.heads_done - head_counter, 0, K);  // resumed: heads already done
+      if (first < K) {
+        HeadBankOptions bo;
+        bo.lr = o.projector_lr;
+        bo.weight_decay = o.weight_decay;
+        bo.temperature = o.temperature;
+        HeadBank bank(K - first, space.dim, H, D, bo);
+        std::vector<uint64_t> seeds;
+        for (int64_t k = first; k < K; ++k) {  // the per-head loop's initialisation, head by head
+          seeds.push_back(mix(mix(o.seed, s + 1), k + 1));
+          at::manual_seed(seeds.back());
+          torch::nn::Sequential head = make_head(space.dim, H, D);
+          NamedTensors init;
+          append_module(init, "", *head);
+          bank.set_head(k - first, init);
+        }
+        for (int epoch = 0; epoch < o.projector_epochs; ++epoch) {
+          std::vector<at::Tensor> orders;
+          for (uint64_t seed : seeds) orders.push_back(permutation(N, mix(seed, epoch + 1)));
+          const std::vector<double> losses = bank.train_epoch(all_x, all_y, orders, o.batch);
+          double mean_loss = 0;
+          for (double l : losses) mean_loss += l / static_cast<double>(losses.size());
+          session_units += static_cast<double>(K - first);
+          reporter.report("projector " + space.name + " heads " + std::to_string(first + 1) + "-" + std::to_string(K) + "/" +
+                              std::to_string(K) + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.projector_epochs),
+                          static_cast<double>((head_counter + first) * o.projector_epochs + (epoch + 1) * (K - first)), mean_loss,
+                          session_units);
+        }
+        for (int64_t k = first; k < K; ++k)
+          for (auto& [n, t] : bank.head_state(k - first, head_prefix(k))) state.tensors[n] = t;
+        state.heads_done = head_counter + K;
+        save_state(o, state, fingerprint);
+      }
+      head_counter += K;
+      continue;
+    }
 
     for (int64_t k = 0; k < K; ++k, ++head_counter) {
-      const std::string prefix = (is_ib ? "ib_projs." + std::to_string(k) : "projs." + std::to_string(static_cast<int64_t>(s) * K + k)) +
-                                 ".Head2.mlps.";
+      const std::string prefix = head_prefix(k);
       if (head_counter < state.heads_done) continue;  // resumed: already trained
       const uint64_t head_seed = mix(mix(o.seed, s + 1), k + 1);
       at::manual_seed(head_seed);
@@ -363,6 +405,22 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     for (const auto& n : frozen.required_inputs(m)) in[n] = gather_members(pool, tuples, tuple_slot(m), n, rows);
     return in;
   };
+  // The frozen projectors' slot embeddings of every tuple [T, S, D], computed once instead of in every router
+  // epoch (they cannot change), when they fit in materialise_bytes; else per batch as before.
+  std::map<std::string, at::Tensor> slot_cache;
+  {
+    int64_t slot_bytes = 0;
+    for (const auto& m : modalities) slot_bytes += T * static_cast<int64_t>(config.slots(m).size()) * D * 4;
+    if (o.router_epochs > state.router_epochs_done && slot_bytes <= o.materialise_bytes) {
+      at::NoGradGuard no_grad;
+      for (const auto& m : modalities) {
+        std::vector<at::Tensor> parts;
+        for (int64_t b = 0; b < T; b += 4096)
+          parts.push_back(frozen.slot_embeddings(m, inputs_for(m, at::arange(b, std::min(T, b + 4096), at::kLong))));
+        slot_cache[m] = at::cat(parts, 0);
+      }
+    }
+  }
   for (int64_t epoch = state.router_epochs_done; epoch < o.router_epochs; ++epoch) {
     for (auto& [m, r] : routers) r->train();
     at::Tensor perm = permutation(T, mix(o.seed, 7777 + static_cast<uint64_t>(epoch)));
@@ -378,7 +436,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
         at::Tensor slots;
         {
           at::NoGradGuard no_grad;
-          slots = frozen.slot_embeddings(m, in);  // [B, S, D]
+          slots = slot_cache.count(m) ? slot_cache.at(m).index_select(0, local) : frozen.slot_embeddings(m, in);  // [B, S, D]
         }
         std::vector<at::Tensor> parts;
         for (const auto& n : config.router_inputs.at(m)) parts.push_back(in.at(n));

@@ -51,6 +51,9 @@ struct TrainOptions {
   // every member it covers ("mean"). Measured in docs/reference/binding_training.md, "Targets".
   std::string uncovered_target = "text";
   int64_t materialise_bytes = int64_t{2} << 30;  // gather a space's training pairs into RAM below this size, else stream
+  // Train a space's K heads together (training/head_bank.h: same math, no autograd, heads spread over the
+  // threads); used when the pairs are materialised and there is one rank. false = one torch::nn head at a time.
+  bool head_bank = true;
   std::filesystem::path state_file;  // resumable state (written atomically after each head / router epoch); empty = none
   bool resume = false;
   std::function<void(const TrainProgress&)> progress;
