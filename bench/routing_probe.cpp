@@ -12,12 +12,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "omnibind/evaluation/ablations.h"
 #include "omnibind/evaluation/evaluate_binding.h"
 #include "omnibind/evaluation/synthetic_world.h"
 #include "omnibind/training/binding_trainer.h"
+#include "omnibind/training/world_family.h"
 
 using namespace omnibind;
 using namespace omnibind::evaluation;
@@ -42,7 +44,9 @@ int main(int argc, char** argv) {
   uint64_t seed = 1, tseed = 1;
   int64_t rows = 3000, eval_rows = 1000, heads = 3, hidden = 128;
   int threads = 1;
-  double spread = -1, good = -1, bad = -1;
+  double spread = -1, good = -1, bad = -1, scale = 1;
+  std::string family;
+  int64_t index = 0;
   training::TrainOptions t;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -62,6 +66,9 @@ int main(int argc, char** argv) {
     else if (a == "--lr") t.projector_lr = std::stod(next());
     else if (a == "--router-lr") t.router_lr = std::stod(next());
     else if (a == "--batch") t.batch = std::stoll(next());
+    else if (a == "--family") family = next();
+    else if (a == "--index") index = std::stoll(next());
+    else if (a == "--scale") scale = std::stod(next());
     else if (a == "--spread") spread = std::stod(next());
     else if (a == "--good-noise") good = std::stod(next());
     else if (a == "--bad-noise") bad = std::stod(next());
@@ -99,14 +106,28 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--world base|test\n");
     return 2;
   }
-  SyntheticWorld w = make_synthetic_world(o);
-  const std::string dir = (std::filesystem::temp_directory_path() / ("routing_probe_" + world_kind + "_" + std::to_string(seed) + "_" +
-                                                                     std::to_string(rows) + "_" + std::to_string(::getpid())))
-                              .string();
-  write_synthetic_pools(w, dir + "/train", dir + "/eval");
+  std::optional<SyntheticWorld> world;
+  EvalSet family_eval;
+  binding::BindingConfig cfg;
+  std::string dir;
+  if (!family.empty()) {
+    auto spec = training::world_spec(training::parse_world_split(family), index);
+    if (scale != 1) training::scale_world_rows(spec, scale);
+    dir = (std::filesystem::temp_directory_path() / ("routing_probe_" + family + std::to_string(index) + "_" + std::to_string(::getpid()))).string();
+    training::write_world(spec, dir);
+    family_eval = load_eval_set(dir + "/eval");
+    cfg = spec.config;
+    cfg.heads_per_space = heads;
+    cfg.projector_hidden = hidden;
+  } else {
+    world = make_synthetic_world(o);
+    dir = (std::filesystem::temp_directory_path() / ("routing_probe_" + world_kind + "_" + std::to_string(seed) + "_" +
+                                                     std::to_string(rows) + "_" + std::to_string(::getpid()))).string();
+    write_synthetic_pools(*world, dir + "/train", dir + "/eval");
+    cfg = world->binding_config(heads, hidden);
+    if (world_kind == "base") cfg.backbone_in_output = false;
+  }
   auto pool = training::EmbeddingPool::open(dir + "/train");
-  auto cfg = w.binding_config(heads, hidden);
-  if (world_kind == "base") cfg.backbone_in_output = false;
   t.seed = tseed;
   t.threads = threads;
   if (!target.empty()) t.uncovered_target = target;
@@ -131,8 +152,10 @@ int main(int argc, char** argv) {
   out["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   // Class-level precision@1 per pair.
-  const EvalSet& ev = w.eval;
-  std::vector<std::string> mods{"audio", "image", "point", "text"};
+  const EvalSet& ev = world ? world->eval : family_eval;
+  std::vector<std::string> mods;
+  for (auto& m : model.modalities())
+    if (ev.modalities.count(m) && ev.modalities.at(m).label.defined()) mods.push_back(m);
   std::map<std::string, at::Tensor> learned, uniform;
   for (auto& m : mods) {
     learned[m] = embed_unified(model, m, ev.modalities.at(m).experts, Routing::Learned);

@@ -365,6 +365,24 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     for (const auto& n : frozen.required_inputs(m)) in[n] = gather_members(pool, tuples, tuple_slot(m), n, rows);
     return in;
   };
+  // L_dec of the text members of tuples `rows` routed with weights [B, S]; undefined when no text has a known,
+  // coverable source family.
+  const bool decoupling_on = o.decoupling && family_mask.defined() && text_source.has_value();
+  auto decoupling_loss = [&](const at::Tensor& rows, const at::Tensor& text_weights, bool clipped = true) {
+    at::Tensor text_rows = tuples.index.index_select(0, rows).select(1, tuple_slot("text")).select(1, 0);
+    at::Tensor src = text_source->index_select(0, text_rows.clamp_min(0));
+    at::Tensor known = src.ge(0).logical_and(text_rows.ge(0));
+    // Only families some slot covers can be asked for.
+    at::Tensor coverable = family_mask.sum(0).gt(0).index_select(0, src.clamp_min(0));
+    known = known.logical_and(coverable);
+    if (!known.any().item<bool>()) return at::Tensor();
+    at::Tensor mass = at::mm(text_weights, family_mask).clamp_min(1e-8);  // [B, 3]
+    at::Tensor p = mass / mass.sum(1, true);
+    at::Tensor sel = known.nonzero().squeeze(1);
+    at::Tensor nll = -p.index_select(0, sel).log().gather(1, src.index_select(0, sel).unsqueeze(1));
+    if (clipped && o.decoupling_margin < 1.0) nll = at::relu(nll + std::log(o.decoupling_margin));
+    return nll.mean();
+  };
   // Router validation (router_validation.h): held-out tuples, their frozen slot embeddings and router inputs.
   const RouterSplit split = split_router_tuples(T, o.router_validation, mix(o.seed, 4242));
   const int64_t T_router = split.train.size(0);
@@ -424,22 +442,9 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
         for (size_t j = i + 1; j < modalities.size(); ++j, ++pairs)
           loss = loss + info_nce(unified[modalities[i]], unified[modalities[j]], o.temperature);
       if (pairs > 0) loss = loss / static_cast<double>(pairs);
-      if (o.decoupling && family_mask.defined() && text_source && weights.count("text")) {
-        at::Tensor text_rows = tuples.index.index_select(0, rows).select(1, tuple_slot("text")).select(1, 0);
-        at::Tensor src = text_source->index_select(0, text_rows.clamp_min(0));
-        at::Tensor known = src.ge(0).logical_and(text_rows.ge(0));
-        // Only families some slot covers can be asked for.
-        at::Tensor coverable = family_mask.sum(0).gt(0).index_select(0, src.clamp_min(0));
-        known = known.logical_and(coverable);
-        if (known.any().item<bool>()) {
-          at::Tensor mass = at::mm(weights["text"], family_mask).clamp_min(1e-8);  // [B, 3]
-          at::Tensor p = mass / mass.sum(1, true);
-          at::Tensor sel = known.nonzero().squeeze(1);
-          at::Tensor nll = -p.index_select(0, sel).log().gather(1, src.index_select(0, sel).unsqueeze(1));
-          if (o.decoupling_margin < 1.0) nll = at::relu(nll + std::log(o.decoupling_margin));
-          nll = nll.mean();
-          loss = loss + o.decoupling_weight * nll;
-        }
+      if (decoupling_on && weights.count("text")) {
+        at::Tensor nll = decoupling_loss(rows, weights["text"]);
+        if (nll.defined()) loss = loss + o.decoupling_weight * nll;
       }
       opt.zero_grad();
       loss.backward();
@@ -473,6 +478,19 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   // Validation: the best epoch's routers, each shrunk toward uniform routing as far as the held-out score allows.
   if (validation.active() && state.tensors.count("__best_score")) {
     torch::NoGradGuard no_grad;
+    // What L_dec reached on the held-out texts with the last epoch's text router: the reference the kept text
+    // router must still meet (the best epoch by retrieval may predate the decoupling).
+    const bool dec_check = decoupling_on && routers.count("text") &&
+                           std::find(modalities.begin(), modalities.end(), "text") != modalities.end();
+    auto held_out_dec = [&](double a) {
+      // Unclipped: with two families uniform routing already meets a 0.5 margin, and the split by family
+      // the text router learned is what decoupling means.
+      at::Tensor l = decoupling_loss(split.val, validation.weights("text", a, router_logits), false);
+      return l.defined() ? l.item<double>() : 0.0;
+    };
+    const double dec_reference = dec_check ? held_out_dec(1.0) : 0.0;
+    NamedTensors last_text;
+    if (dec_check) append_module(last_text, binding::router_prefix("text"), *routers["text"]);
     for (auto& [m, r] : routers) restore_module(*r, binding::router_prefix(m), [&] {
       std::map<std::string, at::Tensor> best;
       for (const auto& [n, v] : state.tensors)
@@ -486,7 +504,14 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     for (const auto& m : modalities) {
       std::vector<std::pair<double, double>> tried;  // (alpha, score)
       double top = -1;
+      // The text router also answers to L_dec: it is shrunk only as far as the held-out texts keep what L_dec
+      // asks of them (held-out L_dec within kDecouplingSlack of the trained router's).
+      const bool dec = m == "text" && dec_check;
+      constexpr double kDecouplingSlack = 0.01;
+      if (dec && held_out_dec(1.0) > dec_reference + kDecouplingSlack)  // the best epoch's text router is not decoupled yet
+        restore_module(*routers["text"], binding::router_prefix("text"), std::map<std::string, at::Tensor>(last_text.begin(), last_text.end()));
       for (double a : {1.0, 0.5, 0.25, 0.0}) {
+        if (dec && a < 1.0 && held_out_dec(a) > dec_reference + kDecouplingSlack) continue;
         alpha[m] = a;
         tried.emplace_back(a, validation.score(alpha, router_logits, 1.0));
         top = std::max(top, tried.back().second);

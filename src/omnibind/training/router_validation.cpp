@@ -62,18 +62,19 @@ RouterValidation::RouterValidation(const at::Tensor& val_rows, const std::vector
   active_ = true;
 }
 
+at::Tensor RouterValidation::weights(const std::string& modality, double alpha, const Logits& logits) const {
+  const at::Tensor& in = inputs_.at(modality);
+  const double t = modality == "text" ? text_temperature_ : 1.0;
+  if (alpha == 0) return weights_from_scores(at::full({in.size(0), slots_.at(modality).size(1)}, 0.5), t);
+  return weights_from_scores(at::sigmoid(logits(modality, in) * alpha), t);
+}
+
 double RouterValidation::score(const std::map<std::string, double>& alpha, const Logits& logits, double default_alpha) const {
   std::map<std::string, at::Tensor> unified;
   for (const auto& [m, slots] : slots_) {
     auto it = alpha.find(m);
     const double a = it == alpha.end() ? default_alpha : it->second;
-    at::Tensor u;
-    if (a == 0) {
-      u = slots.mean(1);
-    } else {
-      const at::Tensor w = weights_from_scores(at::sigmoid(logits(m, inputs_.at(m)) * a), m == "text" ? text_temperature_ : 1.0);
-      u = (slots * w.unsqueeze(2)).sum(1);
-    }
+    const at::Tensor u = a == 0 ? slots.mean(1) : (slots * weights(m, a, logits).unsqueeze(2)).sum(1);
     unified[m] = u / u.norm(2, -1, true).clamp_min(1e-12);
   }
   return pseudo_retrieval_score(unified, present_);

@@ -50,6 +50,8 @@ class RouterValidation {
   // Score of routing every modality m with sigmoid(alpha_m * logits(m)) (alpha from `alpha`, else
   // `default_alpha`; 0 = uniform routing without calling `logits`).
   double score(const std::map<std::string, double>& alpha, const Logits& logits, double default_alpha) const;
+  // The held-out members' routing weights [V, S] of `modality` with sigmoid(alpha * logits).
+  at::Tensor weights(const std::string& modality, double alpha, const Logits& logits) const;
 
  private:
   bool active_ = false;
