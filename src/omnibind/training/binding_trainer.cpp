@@ -23,6 +23,7 @@
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 #include "omnibind/training/head_bank.h"
+#include "omnibind/training/router_validation.h"
 
 namespace omnibind::training {
 namespace fs = std::filesystem;
@@ -89,7 +90,8 @@ std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, 
   return binding::binding_config_to_json(config) + "|seed=" + std::to_string(o.seed) + "|pe=" + std::to_string(o.projector_epochs) +
          "|re=" + std::to_string(o.router_epochs) + "|b=" + std::to_string(o.batch) + "|t=" + std::to_string(tuples) +
          "|dec=" + std::to_string(o.decoupling) + (o.uncovered_target != "text" ? "|target=" + o.uncovered_target : "") +
-         (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "");
+         (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "") +
+         (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) : "");
 }
 
 void save_state(const TrainOptions& o, const RunState& s, const std::string& fingerprint) {
@@ -421,13 +423,59 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       }
     }
   }
+  // L_dec of the text members of tuples `rows` routed with weights [B, S]; undefined when no text has a known,
+  // coverable source family.
+  const bool decoupling_on = o.decoupling && family_mask.defined() && text_source.has_value();
+  auto decoupling_loss = [&](const at::Tensor& rows, const at::Tensor& text_weights, bool clipped = true) {
+    at::Tensor text_rows = tuples.index.index_select(0, rows).select(1, tuple_slot("text")).select(1, 0);
+    at::Tensor src = text_source->index_select(0, text_rows.clamp_min(0));
+    at::Tensor known = src.ge(0).logical_and(text_rows.ge(0));
+    // Only families some slot covers can be asked for.
+    at::Tensor coverable = family_mask.sum(0).gt(0).index_select(0, src.clamp_min(0));
+    known = known.logical_and(coverable);
+    if (!known.any().item<bool>()) return at::Tensor();
+    at::Tensor mass = at::mm(text_weights, family_mask).clamp_min(1e-8);  // [B, 3]
+    at::Tensor p = mass / mass.sum(1, true);
+    at::Tensor sel = known.nonzero().squeeze(1);
+    at::Tensor nll = -p.index_select(0, sel).log().gather(1, src.index_select(0, sel).unsqueeze(1));
+    if (clipped && o.decoupling_margin < 1.0) nll = at::relu(nll + std::log(o.decoupling_margin));
+    return nll.mean();
+  };
+  // Router validation (router_validation.h): held-out tuples, their frozen slot embeddings and router inputs.
+  const RouterSplit split = split_router_tuples(T, o.router_validation, mix(o.seed, 4242));
+  const int64_t T_router = split.train.size(0);
+  RouterValidation validation(split.val, modalities, config, [&](const std::string& m, const at::Tensor& rows) {
+    auto in = inputs_for(m, rows);
+    at::NoGradGuard no_grad;
+    std::vector<at::Tensor> parts;
+    for (const auto& n : config.router_inputs.at(m)) parts.push_back(in.at(n));
+    return std::make_pair(frozen.slot_embeddings(m, in), at::cat(parts, 1));
+  }, tuples);
+  auto router_logits = [&](const std::string& m, const at::Tensor& x) {
+    at::NoGradGuard no_grad;
+    routers[m]->eval();
+    return routers[m]->forward(x);
+  };
+  RouterValidationReport report;
+  report.held_out = split.val.size(0);
+  if (validation.active()) report.uniform_score = validation.score({}, router_logits, 0.0);
+  // Best epoch so far (router tensors, official names) survives a resume through the state file.
+  auto snapshot_best = [&](int64_t epoch, double score) {
+    for (auto& [m, r] : routers) {
+      NamedTensors t;
+      append_module(t, binding::router_prefix(m), *r);
+      for (auto& [n, v] : t) state.tensors["__best." + n] = v;
+    }
+    state.tensors["__best_score"] = at::full({1}, score, at::kDouble);
+    state.tensors["__best_epoch"] = at::full({1}, epoch, at::kLong);
+  };
   for (int64_t epoch = state.router_epochs_done; epoch < o.router_epochs; ++epoch) {
     for (auto& [m, r] : routers) r->train();
-    at::Tensor perm = permutation(T, mix(o.seed, 7777 + static_cast<uint64_t>(epoch)));
+    at::Tensor perm = split.train.index_select(0, permutation(T_router, mix(o.seed, 7777 + static_cast<uint64_t>(epoch))));
     double sum = 0;
     int64_t batches = 0;
-    for (int64_t b = 0; b + 1 < T; b += o.batch) {
-      at::Tensor rows = perm.narrow(0, b, std::min(o.batch, T - b));
+    for (int64_t b = 0; b + 1 < T_router; b += o.batch) {
+      at::Tensor rows = perm.narrow(0, b, std::min(o.batch, T_router - b));
       if (rows.size(0) < 2) continue;
       const at::Tensor local = distributed::local_rows(dist, rows);
       std::map<std::string, at::Tensor> unified, weights;
@@ -452,22 +500,9 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
         for (size_t j = i + 1; j < modalities.size(); ++j, ++pairs)
           loss = loss + info_nce(unified[modalities[i]], unified[modalities[j]], o.temperature);
       if (pairs > 0) loss = loss / static_cast<double>(pairs);
-      if (o.decoupling && family_mask.defined() && text_source && weights.count("text")) {
-        at::Tensor text_rows = tuples.index.index_select(0, rows).select(1, tuple_slot("text")).select(1, 0);
-        at::Tensor src = text_source->index_select(0, text_rows.clamp_min(0));
-        at::Tensor known = src.ge(0).logical_and(text_rows.ge(0));
-        // Only families some slot covers can be asked for.
-        at::Tensor coverable = family_mask.sum(0).gt(0).index_select(0, src.clamp_min(0));
-        known = known.logical_and(coverable);
-        if (known.any().item<bool>()) {
-          at::Tensor mass = at::mm(weights["text"], family_mask).clamp_min(1e-8);  // [B, 3]
-          at::Tensor p = mass / mass.sum(1, true);
-          at::Tensor sel = known.nonzero().squeeze(1);
-          at::Tensor nll = -p.index_select(0, sel).log().gather(1, src.index_select(0, sel).unsqueeze(1));
-          if (o.decoupling_margin < 1.0) nll = at::relu(nll + std::log(o.decoupling_margin));
-          nll = nll.mean();
-          loss = loss + o.decoupling_weight * nll;
-        }
+      if (decoupling_on && weights.count("text")) {
+        at::Tensor nll = decoupling_loss(rows, weights["text"]);
+        if (nll.defined()) loss = loss + o.decoupling_weight * nll;
       }
       opt.zero_grad();
       loss.backward();
@@ -475,6 +510,11 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       opt.step();
       sum += loss.item<double>();
       ++batches;
+    }
+    if (validation.active()) {
+      const double score = validation.score({}, router_logits, 1.0);
+      report.epoch_scores.push_back(score);
+      if (!state.tensors.count("__best_score") || score > state.tensors.at("__best_score").item<double>()) snapshot_best(epoch + 1, score);
     }
     session_units += 2;
     reporter.report("router epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.router_epochs),
@@ -493,6 +533,67 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     state.router_epochs_done = epoch + 1;
     save_state(o, state, fingerprint);
   }
+  // Validation: the best epoch's routers, each shrunk toward uniform routing as far as the held-out score allows.
+  if (validation.active() && state.tensors.count("__best_score")) {
+    torch::NoGradGuard no_grad;
+    // What L_dec reached on the held-out texts with the last epoch's text router: the reference the kept text
+    // router must still meet (the best epoch by retrieval may predate the decoupling).
+    const bool dec_check = decoupling_on && routers.count("text") &&
+                           std::find(modalities.begin(), modalities.end(), "text") != modalities.end();
+    auto held_out_dec = [&](double a) {
+      // Unclipped: with two families uniform routing already meets a 0.5 margin, and the split by family
+      // the text router learned is what decoupling means.
+      at::Tensor l = decoupling_loss(split.val, validation.weights("text", a, router_logits), false);
+      return l.defined() ? l.item<double>() : 0.0;
+    };
+    const double dec_reference = dec_check ? held_out_dec(1.0) : 0.0;
+    NamedTensors last_text;
+    if (dec_check) append_module(last_text, binding::router_prefix("text"), *routers["text"]);
+    for (auto& [m, r] : routers) restore_module(*r, binding::router_prefix(m), [&] {
+      std::map<std::string, at::Tensor> best;
+      for (const auto& [n, v] : state.tensors)
+        if (n.rfind("__best.", 0) == 0) best[n.substr(7)] = v;
+      return best;
+    }());
+    report.best_epoch = state.tensors.at("__best_epoch").item<int64_t>();
+    report.best_score = state.tensors.at("__best_score").item<double>();
+    std::map<std::string, double> alpha;
+    for (const auto& m : modalities) alpha[m] = 1.0;
+    for (const auto& m : modalities) {
+      std::vector<std::pair<double, double>> tried;  // (alpha, score)
+      double top = -1;
+      // The text router also answers to L_dec: it is shrunk only as far as the held-out texts keep what L_dec
+      // asks of them (held-out L_dec within kDecouplingSlack of the trained router's).
+      const bool dec = m == "text" && dec_check;
+      constexpr double kDecouplingSlack = 0.01;
+      if (dec && held_out_dec(1.0) > dec_reference + kDecouplingSlack)  // the best epoch's text router is not decoupled yet
+        restore_module(*routers["text"], binding::router_prefix("text"), std::map<std::string, at::Tensor>(last_text.begin(), last_text.end()));
+      for (double a : {1.0, 0.5, 0.25, 0.0}) {
+        if (dec && a < 1.0 && held_out_dec(a) > dec_reference + kDecouplingSlack) continue;
+        alpha[m] = a;
+        tried.emplace_back(a, validation.score(alpha, router_logits, 1.0));
+        top = std::max(top, tried.back().second);
+      }
+      for (const auto& [a, sc] : tried)
+        if (sc >= top - o.router_min_gain) alpha[m] = a;  // the smallest alpha within min_gain of the best
+    }
+    for (const auto& m : modalities) {
+      auto last = routers[m]->named_parameters();
+      last["6.weight"].mul_(alpha[m]);
+      last["6.bias"].mul_(alpha[m]);
+    }
+    report.alpha = alpha;
+    report.final_score = validation.score({}, router_logits, 1.0);
+    if (o.progress) {
+      std::string line = "router validation: uniform " + std::to_string(report.uniform_score) + ", best epoch " +
+                         std::to_string(report.best_epoch) + " " + std::to_string(report.best_score) + ", kept";
+      for (const auto& [m, a] : alpha) line += " " + m + " x" + std::to_string(a).substr(0, 4);
+      o.progress({line, 1.0, report.final_score, 0});
+    }
+  }
+  for (auto it = state.tensors.begin(); it != state.tensors.end();)  // not part of the result
+    it = it->first.rfind("__best", 0) == 0 ? state.tensors.erase(it) : std::next(it);
+  if (o.router_report) *o.router_report = report;
   store_routers();  // also covers --epochs-router 0 and a resumed, already finished run
 
   // Official order: projs by index, ib_projs, routers A, V, P, T.

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,18 @@ struct TrainProgress {
   double eta_seconds = 0;
 };
 
+// What router validation measured and chose (TrainOptions::router_report; docs/reference/binding_training.md
+// "Routers: validation and fallback"). Scores are pseudo-tuple retrieval on the held-out tuples (router_validation.h).
+struct RouterValidationReport {
+  int64_t held_out = 0;                       // tuples held out from router training (0 = no validation)
+  double uniform_score = 0;                   // uniform routing
+  std::vector<double> epoch_scores;           // learned routing after each epoch of this session
+  int64_t best_epoch = 0;                     // 1-based epoch whose routers were kept
+  double best_score = 0;                      // its score
+  std::map<std::string, double> alpha;        // per modality: kept share of the router (0 = uniform routing)
+  double final_score = 0;                     // the routing written
+};
+
 struct TrainOptions {
   uint64_t seed = 0;
   int threads = 0;                 // 0 = all cores
@@ -50,6 +63,14 @@ struct TrainOptions {
   // embedding of the tuple's text member ("text", default), image member ("image"), or the normalised mean of
   // every member it covers ("mean"). Measured in docs/reference/binding_training.md, "Targets".
   std::string uncovered_target = "text";
+  // Router validation: this share of the tuples (at least 64 of them, else none) is held out from router
+  // training; after every router epoch the routers are scored on it, the best epoch is kept, then each routed
+  // modality's router is shrunk toward uniform routing (last layer x alpha, alpha in {1, 0.5, 0.25, 0}; 0 is
+  // exactly uniform routing) as far as the held-out score does not drop by more than router_min_gain. 0 = off:
+  // the last epoch's routers, as trained.
+  double router_validation = 0.1;
+  double router_min_gain = 0.002;
+  RouterValidationReport* router_report = nullptr;  // filled when not null
   int64_t materialise_bytes = int64_t{2} << 30;  // gather a space's training pairs into RAM below this size, else stream
   // Train a space's K heads together (training/head_bank.h: same math, no autograd, heads spread over the
   // threads); used when the pairs are materialised and there is one rank. false = one torch::nn head at a time.
