@@ -99,21 +99,35 @@ std::vector<ComposeExample> compose_examples(const fs::path& index_dir, const pi
          "both things: items of " + name(a) + " and of " + name(b),
          {{first_item(items, "image", a), "", 1}, {first_item(items, "audio", b), "", 1}}, "", {a, b}, true);
   }
+  if (n >= 2) {
+    const int a = 6 % n, b = (a + 1) % n;
+    add("a picture of a " + name(a) + " + the sound of a " + name(b) + " \u2212 \"a " + name(a) + "\" -> everything",
+        "items of " + name(b) + " only (the words take the " + name(a) + " out again)",
+        {{first_item(items, "image", a), "", 1}, {first_item(items, "audio", b), "", 1}, {nullptr, "a " + name(a), -1}}, "",
+        {b}, false);
+  }
+  // Attribute edits: a thing's item minus the words for one attribute plus the words for another. The
+  // item alone outweighs two short texts, so each edit is shown at a few weights w of the texts.
+  auto weight_label = [](float w) { return w == 1 ? std::string() : fixed(w, 0) + " \u00d7 "; };
   if (auto [a, c] = colour_pair(world); a >= 0) {
     const auto &x = world.classes[a], &y = world.classes[c];
     const std::string from = "a " + colour_names()[x.colour] + " " + shape2d_names()[x.shape2d];
     const std::string to = "a " + colour_names()[y.colour] + " " + shape2d_names()[y.shape2d];
-    add("a picture of a " + name(a) + " \u2212 \"" + from + "\" + \"" + to + "\" -> pictures",
-         "the " + to + ": pictures of " + name(c) + " (" + name(a) + " with " + name(c) + "'s colour)",
-         {{first_item(items, "image", a), "", 1}, {nullptr, from, -1}, {nullptr, to, 1}}, "image", {c}, false);
+    for (float w : {1.f, 2.f, 4.f})
+      add("a picture of a " + name(a) + " \u2212 " + weight_label(w) + "\"" + from + "\" + " + weight_label(w) + "\"" + to +
+              "\" -> pictures",
+          "pictures of " + name(c) + " (" + to + ": " + name(a) + " with " + name(c) + "'s colour)",
+          {{first_item(items, "image", a), "", 1}, {nullptr, from, -w}, {nullptr, to, w}}, "image", {c}, false);
   }
   if (auto [a, c] = pitch_pair(world); a >= 0) {
     const auto &x = world.classes[a], &y = world.classes[c];
     const std::string from = "a " + pitch_names()[x.pitch] + " sound", to = "a " + pitch_names()[y.pitch] + " sound";
-    add("the sound of a " + name(a) + " \u2212 \"" + from + "\" + \"" + to + "\" -> sounds",
-         "sounds of " + name(c) + " (" + pitch_names()[y.pitch] + ", " + timbre_names()[y.timbre] + ", " +
-             rhythm_names()[y.rhythm] + ")",
-         {{first_item(items, "audio", a), "", 1}, {nullptr, from, -1}, {nullptr, to, 1}}, "audio", {c}, false);
+    for (float w : {1.f, 2.f, 4.f})
+      add("the sound of a " + name(a) + " \u2212 " + weight_label(w) + "\"" + from + "\" + " + weight_label(w) + "\"" + to +
+              "\" -> sounds",
+          "sounds of " + name(c) + " (" + pitch_names()[y.pitch] + ", " + timbre_names()[y.timbre] + ", " +
+              rhythm_names()[y.rhythm] + ")",
+          {{first_item(items, "audio", a), "", 1}, {nullptr, from, -w}, {nullptr, to, w}}, "audio", {c}, false);
   }
   if (n >= 1) {
     const int a = 8 % n;
@@ -162,7 +176,9 @@ std::string compose_section(const std::vector<ComposeExample>& examples, const W
        "embedded through the bundle and normalised, the items are summed with their weights (&minus; subtracts) and the "
        "sum is normalised again &mdash; what <code>/v1/search</code>, <code>/v1/locate</code> and "
        "<code>/v1/embeddings</code> do with <code>{\"compose\": [...]}</code>, and the web page's + / &minus; query "
-       "builder. Answered from the demo's index (the query items themselves excluded); a tick marks a right answer.</p>"
+       "builder. Answered from the demo's index (the query items themselves excluded); a tick marks a right answer. "
+       "Attribute edits (an item &minus; the words for one attribute + the words for another) are shown at several "
+       "weights of the words: one item outweighs two short texts.</p>"
        "<table><tr><th>query</th><th>a right answer is</th><th>right in top "
     << (examples.empty() ? 0 : examples[0].hits.size()) << "</th></tr>";
   for (const auto& e : examples)
