@@ -1,6 +1,6 @@
 // The HTTP server over one index and (optionally) one query embedder:
-//   POST /v1/embeddings   OpenAI-compatible (text; extended with media items)
-//   POST /v1/search       text/media/id/vector queries, composition, filters
+//   POST /v1/embeddings   OpenAI-compatible (text; extended with media items and {"compose": [...]} inputs)
+//   POST /v1/search       text/media/id/vector queries, composition (query/add/sub, {"compose"}), filters
 //   POST /v1/locate       where in a picture a (composed) query is: heatmap grid + boxes (a bundle's image
 //                         pathway; the picture's region embeddings are cached by content)
 //   POST /v1/items        add items (vectors, or media/text through the model); DELETE/GET /v1/items/ID
