@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <map>
+#include <random>
 
 #include "locate_fixture.h"
 #include "omnibind/common/atomic_file.h"
@@ -290,6 +291,23 @@ TEST(ServerLocate, BadRequestsNameTheField) {
   expect_error(with("heat", "hottest"), 400, "heat");
   expect_error(with("heat", 1), 400, "heat");
   expect_error(srv.post("/v1/locate", json::array()), 400, "");
+  // garbage never gets past 4xx
+  std::mt19937 rng(5);
+  std::vector<json> bodies = {json(nullptr), json::array(), json{{"image", nullptr}}, json{{"image", json::array()}},
+                              json{{"image", {{"data", ""}}}, {"query", "x"}}, json{{"image", {{"id", 1.5}}}, {"query", "x"}},
+                              json{{"image", {{"data", serving::base64_encode(scene.png.substr(0, 100))}}}, {"query", "x"}},
+                              json{{"image", {{"data", scene.base64()}}}, {"query", {{"compose", json::array({nullptr})}}}}};
+  for (int i = 0; i < 20; ++i) {
+    std::string junk(std::uniform_int_distribution<int>(1, 400)(rng), ' ');
+    for (auto& c : junk) c = static_cast<char>(rng());
+    bodies.push_back(json{{"image", {{"data", serving::base64_encode(junk)}}}, {"query", "x"}});
+  }
+  for (const auto& b : bodies) {
+    auto r = srv.post("/v1/locate", b);
+    EXPECT_GE(r.first, 400) << b.dump().substr(0, 80);
+    EXPECT_LT(r.first, 500) << b.dump().substr(0, 80) << " -> " << r.second.dump().substr(0, 200);
+    EXPECT_TRUE(r.second.is_object() && r.second.contains("error")) << b.dump().substr(0, 80);
+  }
   // the server still answers
   EXPECT_EQ(srv.post("/v1/locate", ok).first, 200);
 }
