@@ -111,6 +111,7 @@ TEST(LocateCli, BadInputsExit2WithOneLine) {
   testkit::expect_exit2(with({"--image", w.image, "--text", "x", "--scales", "0.2,abc"}), out, "--scales");
   testkit::expect_exit2(with({"--image", w.image, "--text", "x", "--scales", "1.5"}), out, "scale");
   testkit::expect_exit2(with({"--image", w.image, "--text", "x", "--stride", "0"}), out, "stride");
+  testkit::expect_exit2(with({"--image", w.image, "--text", "x", "--heat", "max"}), out, "--heat");
   testkit::expect_exit2(with({"--image", w.image, "--text", "x", "--json", w.dir + "/no/dir/b.json"}), out, "--json");
   testkit::expect_exit2({"locate", "--model", w.dir + "/no.bundle", "--image", w.image, "--text", "x", "--out", out}, out,
                         "no.bundle");

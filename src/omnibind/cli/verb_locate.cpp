@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -37,13 +38,13 @@ void check_output(const std::string& path, const std::string& flag) {
 
 VerbRun setup(CLI::App& sub) {
   struct Opts {
-    std::string model, image, out, json, overlay, scales, aspects, precision;
+    std::string model, image, out, json, overlay, scales, aspects, precision, heat = "density";
     std::vector<std::string> texts, audios, points, query_images;
     std::vector<float> weights;
     double stride = RegionGrid{}.stride;
     int top_k = LocateOptions{}.top_k, heat_cells = RegionGrid{}.heat_cells, max_side = RegionGrid{}.max_image_side;
     int batch = RegionGrid{}.batch, threads = 0;
-    double nms = LocateOptions{}.nms_iou;
+    double nms = LocateOptions{}.nms_iou, temperature = LocateOptions{}.temperature;
     bool no_voting = false, progress = false, quiet = false;
   };
   auto o = std::make_shared<Opts>();
@@ -65,6 +66,8 @@ VerbRun setup(CLI::App& sub) {
   sub.add_option("--aspects", o->aspects, "Window aspect ratios width/height (default 1)");
   sub.add_option("--top-k", o->top_k, "Boxes to return (default 5)");
   sub.add_option("--nms", o->nms, "Suppress windows overlapping a kept box by more than this IoU (default 0.3)");
+  sub.add_option("--heat", o->heat, "density (score-weighted window density, default) or mean-cosine (the plain baseline)");
+  sub.add_option("--temperature", o->temperature, "Softness of the window weights, x the std of the window cosines (default 0.3)");
   sub.add_flag("--no-box-voting", o->no_voting, "Report the best windows as they are (no score-weighted refinement)");
   sub.add_option("--heat-cells", o->heat_cells, "Heatmap cells along the longer side (default 64)");
   sub.add_option("--max-side", o->max_side, "Downscale larger images to this longer side before cropping (0 = never; default 1024)");
@@ -109,6 +112,10 @@ VerbRun setup(CLI::App& sub) {
     lo.top_k = o->top_k;
     lo.nms_iou = o->nms;
     lo.box_voting = !o->no_voting;
+    lo.temperature = o->temperature;
+    require(o->heat == "density" || o->heat == "mean-cosine", "--heat " + o->heat + ": use density or mean-cosine");
+    lo.heat = o->heat == "density" ? HeatMethod::Density : HeatMethod::MeanCosine;
+    require(std::isfinite(lo.temperature) && lo.temperature > 0, "--temperature must be positive");
     require(lo.top_k >= 1 && lo.top_k <= 1000, "--top-k must be in 1..1000");
     require(lo.nms_iou > 0 && lo.nms_iou <= 1, "--nms must be in (0, 1]");
     check_output(o->out, "--out");
@@ -152,6 +159,7 @@ VerbRun setup(CLI::App& sub) {
       for (const auto& it : items) q.push_back({{"item", it.describe()}, {"weight", it.weight}});
       j["query"] = q;
       j["grid"] = {{"scales", grid.scales}, {"stride", grid.stride}, {"aspects", grid.aspects}, {"max_side", grid.max_image_side}};
+      j["method"] = {{"heat", o->heat}, {"temperature", lo.temperature}, {"box_voting", lo.box_voting}, {"nms", lo.nms_iou}};
       j["seconds"] = regions.seconds;
       write_bytes_atomically(o->json, j.dump(1));
     }

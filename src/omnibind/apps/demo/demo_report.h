@@ -25,6 +25,7 @@ struct DemoReport {
   std::vector<std::pair<std::string, double>> timings;  // stage -> seconds
   std::string command;                                  // how to reproduce
   const std::vector<ComposeExample>* compositions = nullptr;  // composable queries (optional section)
+  std::string localisation_html;                        // demo_locate.h's section (appended when set)
 };
 
 std::string render_demo_report(const DemoReport& report);

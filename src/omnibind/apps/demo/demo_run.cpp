@@ -8,6 +8,7 @@
 
 #include "omnibind/apps/demo/demo_binding.h"
 #include "omnibind/apps/demo/demo_lineup.h"
+#include "omnibind/apps/demo/demo_locate.h"
 #include "omnibind/apps/demo/demo_pools.h"
 #include "omnibind/apps/demo/demo_report.h"
 #include "omnibind/apps/demo/demo_scale.h"
@@ -153,8 +154,23 @@ DemoResult run_demo(const DemoOptions& o) {
   }
   finish_stage("bundle, index, queries and composed queries");
 
+  // 6b. Localisation with known answers: scenes of several objects, one query per object and modality.
+  LocateEvalOptions locate_options;
+  locate_options.scenes = scale.locate_scenes;
+  locate_options.seed = o.seed;
+  locate_options.log = log;
+  const auto localisation = evaluate_localisation(bundle, world, locate_options);
+  write_bytes_atomically((out / "locate.json").string(), localisation.to_json().dump(2));
+  if (const auto* u = localisation.find("OmniBind (unified space)"))
+    for (const auto& [m, s] : u->by_modality)
+      log("localisation: " + m + " pointing " + std::to_string(100 * s.pointing).substr(0, 4) + "%, IoU>=0.5 " +
+          std::to_string(100 * s.iou50).substr(0, 4) + "%");
+  finish_stage("localisation scenes");
+
   // 7. The report, then demo.json (its presence says the run finished).
-  DemoReport report{&world, &spaces, &result.table, &eval, binding.model.get(), &queries, timings, o.command, &compositions};
+  DemoReport report{&world, &spaces, &result.table, &eval, binding.model.get(), &queries, timings, o.command};
+  report.compositions = &compositions;
+  report.localisation_html = render_locate_section(localisation);
   write_bytes_atomically((out / "report.html").string(), render_demo_report(report));
   result.report = out / "report.html";
   result.bundle = out / "bundle";
@@ -165,6 +181,8 @@ DemoResult run_demo(const DemoOptions& o) {
                       {"query_hits", result.query_hits}, {"query_hits_right", result.query_hits_right},
                       {"composed_hits", result.composed_hits}, {"composed_hits_right", result.composed_hits_right}};
   for (const auto& row : result.table.rows) done["composite"][row.name] = result.table.composite(row);
+  if (const auto* u = localisation.find("OmniBind (unified space)"))
+    for (const auto& [m, s] : u->by_modality) done["localisation"][m] = {{"pointing", s.pointing}, {"iou50", s.iou50}};
   write_bytes_atomically((out / kDoneFile).string(), done.dump(2));
   log("report: " + result.report.string());
   return result;

@@ -18,6 +18,7 @@ DemoScale demo_scale(const std::string& name) {
     s.router_epochs = 8;
     s.heads = 2;
     s.projector_hidden = 128;
+    s.locate_scenes = 4;
     return s;
   }
   throw InputError("--size " + name + ": use full or small");

@@ -17,6 +17,7 @@ struct DemoScale {
   int router_epochs = 10;
   int heads = 3;
   int64_t projector_hidden = 256;
+  int locate_scenes = 12;     // localisation scenes (demo_locate.h)
 };
 
 // "full" | "small"; InputError naming the valid sizes otherwise.
