@@ -38,6 +38,8 @@ VerbRun setup(CLI::App& sub) {
   sub.add_option("--max-batch", o->server.max_batch, "Most items the model embeds in one batch (default 16)");
   sub.add_option("--allow-paths", o->server.allow_paths, "Directories whose files requests may name by path, and previews may serve");
   sub.add_option("--web-dir", o->server.web_dir, "Serve index.html from this folder instead of the built-in page");
+  sub.add_option("--locate-cache", o->server.locate_cache,
+                 "Pictures whose region embeddings POST /v1/locate keeps, so more queries on one picture are cheap (default 8)");
 
   return [o]() -> int {
     auto& s = o->server;
@@ -46,6 +48,7 @@ VerbRun setup(CLI::App& sub) {
     require(o->max_body_mb > 0 && o->max_body_mb <= 4096, "--max-body-mb must be in (0, 4096]");
     require(s.timeout_s > 0, "--timeout-s must be > 0");
     require(s.max_items >= 1, "--max-items must be >= 1");
+    require(s.locate_cache <= 4096, "--locate-cache must be in 0..4096");
     s.max_body_bytes = static_cast<size_t>(o->max_body_mb * 1024 * 1024);
     if (s.api_key.empty())
       if (const char* k = std::getenv("OMNIBIND_API_KEY")) s.api_key = k;

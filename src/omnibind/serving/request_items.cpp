@@ -125,6 +125,52 @@ QueryItem parse_query_item(const nlohmann::json& j, const std::string& field, co
   return parse_media_item(j, field, rules);
 }
 
+bool is_composition(const nlohmann::json& j) { return j.is_object() && j.contains("compose"); }
+
+namespace {
+void append_items(const nlohmann::json& j, const std::string& field, const ItemRules& rules, int64_t dim, float scale,
+                  size_t max_items, std::vector<QueryItem>& items, std::vector<std::string>& fields, int depth,
+                  bool array_allowed) {
+  auto push = [&](QueryItem q, const std::string& f) {
+    if (items.size() >= max_items)
+      throw RequestError(f, "the query has more than " + std::to_string(max_items) + " items", 413);
+    if (!std::isfinite(q.weight * scale)) throw RequestError(f + ".weight", f + ".weight is too large");
+    q.weight *= scale;
+    items.push_back(std::move(q));
+    fields.push_back(f);
+  };
+  if (is_composition(j)) {
+    if (depth >= 4) throw RequestError(field, field + ": compositions nest at most 4 levels deep");
+    const nlohmann::json& parts = j["compose"];
+    const std::string f = field + ".compose";
+    require_array(parts, f, max_items);
+    if (parts.empty()) throw RequestError(f, f + " is an empty array");
+    for (auto& [key, value] : j.items())
+      if (key != "compose" && key != "weight")
+        throw RequestError(field + "." + key, field + "." + key + ": a composition takes only \"compose\" and \"weight\"");
+    const float w = get_weight(j, field);
+    for (size_t i = 0; i < parts.size(); ++i)
+      append_items(parts[i], f + "[" + std::to_string(i) + "]", rules, dim, scale * w, max_items, items, fields,
+                   depth + 1, false);
+    return;
+  }
+  if (j.is_array()) {
+    if (!array_allowed) throw RequestError(field, field + " must be an item (text, media, {\"id\"}, {\"vector\"} or {\"compose\"}), not an array");
+    require_array(j, field, max_items);
+    if (j.empty()) throw RequestError(field, field + " is an empty array");
+    for (size_t i = 0; i < j.size(); ++i)
+      append_items(j[i], field + "[" + std::to_string(i) + "]", rules, dim, scale, max_items, items, fields, depth, false);
+    return;
+  }
+  push(parse_query_item(j, field, rules, dim), field);
+}
+}  // namespace
+
+void append_query_items(const nlohmann::json& j, const std::string& field, const ItemRules& rules, int64_t dim,
+                        float sign, size_t max_items, std::vector<QueryItem>& items, std::vector<std::string>& fields) {
+  append_items(j, field, rules, dim, sign, max_items, items, fields, 0, true);
+}
+
 nlohmann::json parse_body(const std::string& body, int max_depth) {
   // Depth check first: deeply nested input must not reach a recursive consumer.
   int depth = 0;

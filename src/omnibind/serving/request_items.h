@@ -4,7 +4,9 @@
 //   {"type": "audio"|"image"|"point", "data": BASE64, "name": "x.wav"}   media bytes
 //   {"type": ..., "path": "/srv/media/x.wav"}     a server-side file, only under --allow-paths
 //   {"id": 42} / {"vector": [..]}                 search only: a stored item / a raw vector
-//   any item may carry "weight" (search composition)
+//   {"compose": [item, ...]}                      a composed query: the items' unit embeddings summed
+//                                                 with their weights (negative = subtract), renormalised
+//   any item may carry "weight" (composition; a compose's weight multiplies its items' weights)
 #pragma once
 #include <nlohmann/json.hpp>
 
@@ -25,6 +27,16 @@ retrieval::QueryItem parse_media_item(const nlohmann::json& j, const std::string
 // A search item: media/text, {"id"}, or {"vector"} (with the index's dim).
 retrieval::QueryItem parse_query_item(const nlohmann::json& j, const std::string& field, const ItemRules& rules,
                                       int64_t dim);
+// The items of one query field, appended to `items`/`fields`: one item, an array of items (summed), or
+// {"compose": [...]} (flattened, nested composes too; its weight multiplies its items'). Every weight is
+// multiplied by `sign` (-1 for a "sub" field). Ids and vectors are allowed (search, locate, embeddings).
+// RequestError naming the field; 413 past `max_items` items in all.
+void append_query_items(const nlohmann::json& j, const std::string& field, const ItemRules& rules, int64_t dim,
+                        float sign, size_t max_items, std::vector<retrieval::QueryItem>& items,
+                        std::vector<std::string>& fields);
+// Is j an object {"compose": ...}?
+bool is_composition(const nlohmann::json& j);
+
 // Is `path` inside one of the allowed directories (after resolving symlinks and '..')?
 bool path_allowed(const std::string& path, const std::vector<std::string>& allow_paths);
 

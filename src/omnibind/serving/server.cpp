@@ -5,13 +5,18 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/printable.h"
+#include "omnibind/media/image.h"
+#include "omnibind/retrieval/bundle_query_embedder.h"
+#include "omnibind/retrieval/localisation.h"
 #include "omnibind/serving/base64.h"
 #include "omnibind/serving/embed_batcher.h"
+#include "omnibind/serving/region_cache.h"
 #include "omnibind/serving/request_error.h"
 #include "omnibind/serving/request_items.h"
 
@@ -27,10 +32,11 @@ struct Server::Impl {
   ServerOptions opt;
   ItemRules rules;
   std::unique_ptr<EmbedBatcher> batcher;
+  RegionCache regions;
   httplib::Server http;
 
   Impl(retrieval::VectorIndex& i, const retrieval::QueryEmbedder* e, ServerOptions o)
-      : index(i), embedder(e), opt(std::move(o)) {
+      : index(i), embedder(e), opt(std::move(o)), regions(opt.locate_cache) {
     rules.allow_paths = opt.allow_paths;
     rules.max_media_bytes = opt.max_body_bytes;
     if (embedder)
@@ -129,36 +135,58 @@ struct Server::Impl {
     }
     if (j.contains("model") && !j["model"].is_string() && !j["model"].is_null())
       throw RequestError("model", "model must be a string");
+    // Every output is one input item, or one {"compose": [...]} whose items are summed with their
+    // weights and renormalised. `groups[o]` = [first, last) of output o's items.
     std::vector<QueryItem> items;
     std::vector<std::string> fields;
+    std::vector<std::pair<size_t, size_t>> groups;
+    bool composed = false;
+    auto take = [&](const json& x, const std::string& f) {
+      const size_t first = items.size();
+      if (is_composition(x)) {
+        append_query_items(x, f, rules, index.dim(), 1.f, opt.max_items, items, fields);
+        composed = true;
+      } else {
+        if (x.is_number() || x.is_array()) throw RequestError(f, f + ": token arrays are not supported, send text");
+        if (items.size() >= opt.max_items) throw RequestError(f, "too many input items", 413);
+        items.push_back(parse_media_item(x, f, rules));
+        fields.push_back(f);
+      }
+      groups.emplace_back(first, items.size());
+    };
     if (input.is_string()) {
-      items.push_back(QueryItem::text(input.get<std::string>()));
-      fields.push_back("input");
+      take(input, "input");
     } else if (input.is_array()) {
       require_array(input, "input", opt.max_items);
       if (input.empty()) throw RequestError("input", "input is an empty array");
-      for (size_t i = 0; i < input.size(); ++i) {
-        std::string f = "input[" + std::to_string(i) + "]";
-        if (input[i].is_number() || input[i].is_array())
-          throw RequestError(f, f + ": token arrays are not supported, send text");
-        items.push_back(parse_media_item(input[i], f, rules));
-        fields.push_back(f);
-      }
+      for (size_t i = 0; i < input.size(); ++i) take(input[i], "input[" + std::to_string(i) + "]");
+    } else if (is_composition(input)) {
+      take(input, "input");
     } else {
-      throw RequestError("input", "input must be a string or an array of strings/media items");
+      throw RequestError("input", "input must be a string, a {\"compose\"} or an array of strings/media items/compositions");
     }
     const auto& model = need_model("input");
     if (j.contains("dimensions") && !(j["dimensions"].is_number_integer() && j["dimensions"].get<int64_t>() == model.dim()))
       throw RequestError("dimensions", "dimensions must be " + std::to_string(model.dim()) + " (the model's size) or absent");
-    auto vecs = embed_all(items, fields, end);
+    std::vector<std::vector<float>> vecs;
+    if (!composed) {
+      vecs = embed_all(items, fields, end);
+    } else {
+      auto parts = item_vectors(items, fields, end);
+      for (size_t o = 0; o < groups.size(); ++o) {
+        const std::string f = input.is_array() ? "input[" + std::to_string(o) + "]" : "input";
+        vecs.push_back(combine_items(parts, items, groups[o].first, groups[o].second, f));
+      }
+    }
     int64_t tokens = 0;
-    json data = json::array();
-    for (size_t i = 0; i < vecs.size(); ++i) {
-      if (items[i].modality == experts::Modality::Text) {
-        std::istringstream ss(items[i].media.text);
+    for (const auto& it : items)
+      if (it.kind == QueryItem::Kind::Media && it.modality == experts::Modality::Text) {
+        std::istringstream ss(it.media.text);
         std::string w;
         while (ss >> w) ++tokens;
       }
+    json data = json::array();
+    for (size_t i = 0; i < vecs.size(); ++i) {
       json e{{"object", "embedding"}, {"index", i}};
       if (format == "base64")
         e["embedding"] = base64_encode(std::string_view(reinterpret_cast<const char*>(vecs[i].data()), vecs[i].size() * 4));
@@ -200,29 +228,10 @@ struct Server::Impl {
     return f;
   }
 
-  std::vector<float> resolve_query(const json& j, Clock::time_point end) {
-    std::vector<QueryItem> items;
-    std::vector<std::string> fields;
-    auto take = [&](const json& list, const std::string& name, float sign) {
-      if (list.is_array()) {
-        require_array(list, name, opt.max_items);
-        for (size_t i = 0; i < list.size(); ++i) {
-          std::string f = name + "[" + std::to_string(i) + "]";
-          items.push_back(parse_query_item(list[i], f, rules, index.dim()));
-          items.back().weight *= sign;
-          fields.push_back(f);
-        }
-      } else {
-        items.push_back(parse_query_item(list, name, rules, index.dim()));
-        items.back().weight *= sign;
-        fields.push_back(name);
-      }
-    };
-    if (j.contains("query")) take(j["query"], "query", 1.f);
-    if (j.contains("add")) take(j["add"], "add", 1.f);
-    if (j.contains("sub")) take(j["sub"], "sub", -1.f);
-    if (items.empty()) throw RequestError("query", "query is missing (text, media item, {\"id\"} or {\"vector\"})");
-    if (items.size() > opt.max_items) throw RequestError("query", "too many query items", 413);
+  // Each item's vector: stored ids from the index, raw vectors as given, media/text through the model
+  // (batched, within the deadline). RequestError naming the item's field.
+  std::vector<std::vector<float>> item_vectors(const std::vector<QueryItem>& items, const std::vector<std::string>& fields,
+                                               Clock::time_point end) {
     std::vector<QueryItem> media;
     std::vector<std::string> media_fields;
     std::vector<std::vector<float>> vectors(items.size());
@@ -248,13 +257,34 @@ struct Server::Impl {
           vectors[i] = std::move(embedded[m++]);
         }
     }
+    return vectors;
+  }
+
+  // normalize(sum w_i normalize(v_i)); RequestError on `field` when the sum vanishes.
+  static std::vector<float> combine_items(const std::vector<std::vector<float>>& vectors, const std::vector<QueryItem>& items,
+                                          size_t begin, size_t end, const std::string& field) {
+    std::vector<std::vector<float>> vs(vectors.begin() + static_cast<std::ptrdiff_t>(begin),
+                                       vectors.begin() + static_cast<std::ptrdiff_t>(end));
     std::vector<float> weights;
-    for (auto& it : items) weights.push_back(it.weight);
+    for (size_t i = begin; i < end; ++i) weights.push_back(items[i].weight);
     try {
-      return retrieval::combine(vectors, weights);
+      return retrieval::combine(vs, weights);
     } catch (const InputError& e) {
-      throw RequestError("query", e.what());
+      throw RequestError(field, field + ": " + e.what());
     }
+  }
+
+  // The query of a search/locate request: "query", "add" and "sub" (each an item, an array or a
+  // {"compose"}), summed with their weights ("sub" negated) and normalised.
+  std::vector<float> resolve_query(const json& j, Clock::time_point end) {
+    std::vector<QueryItem> items;
+    std::vector<std::string> fields;
+    if (j.contains("query")) append_query_items(j["query"], "query", rules, index.dim(), 1.f, opt.max_items, items, fields);
+    if (j.contains("add")) append_query_items(j["add"], "add", rules, index.dim(), 1.f, opt.max_items, items, fields);
+    if (j.contains("sub")) append_query_items(j["sub"], "sub", rules, index.dim(), -1.f, opt.max_items, items, fields);
+    if (items.empty()) throw RequestError("query", "query is missing (text, media item, {\"id\"}, {\"vector\"} or {\"compose\"})");
+    auto vectors = item_vectors(items, fields, end);
+    return combine_items(vectors, items, 0, items.size(), "query");
   }
 
   void search(const httplib::Request& req, httplib::Response& res) {
@@ -273,6 +303,130 @@ struct Server::Impl {
     }
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     send_json(res, 200, json{{"results", results}, {"took_ms", ms}});
+  }
+
+
+  // ---- POST /v1/locate -------------------------------------------------------------------------
+  // {"image": IMAGE, "query"/"add"/"sub": items as in /v1/search, "k": boxes, "scales": [fractions],
+  //  "stride": fraction, "heat_cells": n, "heat": "density"|"mean_cosine"}
+  //  -> retrieval::locate_json + {"cached", "took_ms", "model"}.
+  // IMAGE: {"type": "image", "data": BASE64} (type may be left out), {"path"} under --allow-paths, or
+  // {"id": N}: an indexed item whose source file the server may read.
+  struct Picture {
+    std::string bytes, name;
+  };
+  Picture read_picture(const json& j) {
+    const std::string field = "image";
+    if (j.is_object() && j.contains("id")) {
+      const int64_t id = get_int(j["id"], "image.id", 0, INT64_MAX);
+      auto rec = index.item(id);
+      if (!rec) throw RequestError("image.id", "no item with id " + std::to_string(id), 404);
+      if (rec->modality != "image") throw RequestError("image.id", "item " + std::to_string(id) + " is " + rec->modality + ", not an image");
+      if (!path_allowed(rec->source, opt.allow_paths) || !std::filesystem::is_regular_file(rec->source))
+        throw RequestError("image.id", "item " + std::to_string(id) + " has no source file the server may read (see --allow-paths)", 403);
+      return {read_file_bytes(rec->source), rec->source};
+    }
+    if (!j.is_object()) throw RequestError(field, "image must be an object {\"data\": BASE64} / {\"path\"} / {\"id\"}");
+    json item = j;
+    if (!item.contains("type")) item["type"] = "image";
+    QueryItem q = parse_media_item(item, field, rules);
+    if (q.modality != experts::Modality::Image)
+      throw RequestError("image.type", "image.type must be \"image\" (the picture to search in)");
+    if (!q.media.path.empty()) return {read_file_bytes(q.media.path), q.media.path};
+    return {std::move(q.media.bytes), q.media.name_hint.empty() ? "image" : q.media.name_hint};
+  }
+
+  retrieval::RegionGrid parse_grid(const json& j) {
+    retrieval::RegionGrid g;
+    if (j.contains("scales")) {
+      const json& s = require_array(j["scales"], "scales", 12);
+      if (s.empty()) throw RequestError("scales", "scales is an empty array");
+      g.scales.clear();
+      for (size_t i = 0; i < s.size(); ++i) {
+        const std::string f = "scales[" + std::to_string(i) + "]";
+        if (!s[i].is_number()) throw RequestError(f, f + " must be a number in (0, 1]");
+        const double v = s[i].get<double>();
+        if (!(v > 0 && v <= 1)) throw RequestError(f, f + " must be in (0, 1] (a fraction of the picture's shorter side)");
+        g.scales.push_back(v);
+      }
+    }
+    if (j.contains("stride")) {
+      if (!j["stride"].is_number()) throw RequestError("stride", "stride must be a number in (0, 1]");
+      g.stride = j["stride"].get<double>();
+      if (!(g.stride > 0 && g.stride <= 1)) throw RequestError("stride", "stride must be in (0, 1] (a fraction of the window side)");
+    }
+    if (j.contains("heat_cells")) g.heat_cells = static_cast<int>(get_int(j["heat_cells"], "heat_cells", 2, 256));
+    try {
+      retrieval::validate_grid(g);
+    } catch (const InputError& e) {
+      throw RequestError("scales", e.what());
+    }
+    return g;
+  }
+
+  const pipeline::ModelBundle& need_bundle(const std::string& field) const {
+    const auto& model = need_model(field);
+    const auto* b = dynamic_cast<const retrieval::BundleQueryEmbedder*>(&model);
+    if (!b) throw RequestError(field, "locating needs a model bundle (start the server with --model BUNDLE); '" + model.name() + "' is a single expert", 503);
+    if (!b->covers(experts::Modality::Image))
+      throw RequestError(field, "the model '" + model.name() + "' has no image pathway to look at pictures with", 503);
+    return b->bundle();
+  }
+
+  void locate(const httplib::Request& req, httplib::Response& res) {
+    const auto t0 = Clock::now();
+    const auto end = deadline();
+    json j = parse_body(req.body);
+    if (!j.contains("image")) throw RequestError("image", "image is missing (the picture to search in: {\"data\": BASE64} or {\"id\"})");
+    const auto& bundle = need_bundle("image");
+    retrieval::LocateOptions lo;
+    if (j.contains("k")) lo.top_k = static_cast<int>(get_int(j["k"], "k", 1, 100));
+    if (j.contains("heat")) {
+      const std::string h = get_string(j["heat"], "heat");
+      if (h == "density") lo.heat = retrieval::HeatMethod::Density;
+      else if (h == "mean_cosine") lo.heat = retrieval::HeatMethod::MeanCosine;
+      else throw RequestError("heat", "heat must be \"density\" (default) or \"mean_cosine\"");
+    }
+    auto grid = parse_grid(j);
+    Picture pic = read_picture(j["image"]);
+    auto q = resolve_query(j, end);  // before the region pass: a bad query fails fast
+    std::ostringstream key;
+    key << content_key(pic.bytes) << "|s";
+    for (double s : grid.scales) key << s << ",";
+    key << "|" << grid.stride << "|" << grid.heat_cells;
+    bool cached = false;
+    auto entry = regions.get(key.str(), [&] {
+      media::Image image;
+      try {
+        image = media::decode_image_bytes(pic.bytes, pic.name);
+      } catch (const InputError& e) {
+        throw RequestError("image", std::string("image: ") + e.what());
+      }
+      retrieval::EmbedRegionsOptions eo;
+      eo.keep_spaces = false;
+      eo.progress = [&](int64_t, int64_t) {
+        if (Clock::now() > end)
+          throw RequestError("", "request timed out after " + std::to_string(opt.timeout_s) + " s while embedding the picture's regions (use fewer scales or a larger stride)", 503);
+      };
+      try {
+        return retrieval::embed_regions(bundle, image, grid, eo);
+      } catch (const RequestError&) {
+        throw;
+      } catch (const InputError& e) {
+        throw RequestError("image", std::string("image: ") + e.what());
+      }
+    }, &cached);
+    retrieval::LocateResult r;
+    try {
+      r = retrieval::locate(*entry, q, lo);
+    } catch (const InputError& e) {
+      throw RequestError("query", std::string("query: ") + e.what());
+    }
+    json out = retrieval::locate_json(r);
+    out["cached"] = cached;
+    out["model"] = bundle.name();
+    out["took_ms"] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    send_json(res, 200, out);
   }
 
   // ---- items -----------------------------------------------------------------------------------
@@ -458,6 +612,7 @@ void Server::routes() {
 
   http.Post("/v1/embeddings", [I](const auto& req, auto& res) { I->guard(res, [&] { I->embeddings(req, res); }); });
   http.Post("/v1/search", [I](const auto& req, auto& res) { I->guard(res, [&] { I->search(req, res); }); });
+  http.Post("/v1/locate", [I](const auto& req, auto& res) { I->guard(res, [&] { I->locate(req, res); }); });
   http.Post("/v1/items", [I](const auto& req, auto& res) { I->guard(res, [&] { I->add_items(req, res); }); });
   http.Get(R"(/v1/items/(\d+))", [I](const auto& req, auto& res) {
     I->guard(res, [&] {

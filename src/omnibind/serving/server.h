@@ -1,6 +1,8 @@
 // The HTTP server over one index and (optionally) one query embedder:
-//   POST /v1/embeddings   OpenAI-compatible (text; extended with media items)
-//   POST /v1/search       text/media/id/vector queries, composition, filters
+//   POST /v1/embeddings   OpenAI-compatible (text; extended with media items and {"compose": [...]} inputs)
+//   POST /v1/search       text/media/id/vector queries, composition (query/add/sub, {"compose"}), filters
+//   POST /v1/locate       where in a picture a (composed) query is: heatmap grid + boxes (a bundle's image
+//                         pathway; the picture's region embeddings are cached by content)
 //   POST /v1/items        add items (vectors, or media/text through the model); DELETE/GET /v1/items/ID
 //   GET  /v1/items/ID/media  the item's source file (only under --allow-paths), for previews
 //   GET  /v1/info         index info
@@ -37,6 +39,7 @@ struct ServerOptions {
   int batch_wait_us = 2000;
   std::vector<std::string> allow_paths;  // server-side media paths and previews
   std::string web_dir;                   // serve the page from here instead of the embedded copy
+  size_t locate_cache = 8;               // pictures whose region embeddings /v1/locate keeps (0 = none)
 };
 
 class Server {

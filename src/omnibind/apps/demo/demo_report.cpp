@@ -185,6 +185,7 @@ std::string render_demo_report(const DemoReport& r) {
   h << world_section(*r.world) << experts_section(*r.spaces, *r.world) << table_section(*r.table)
     << maps_section(*r.eval, *r.model, class_names) << routers_section(*r.eval, *r.model)
     << queries_section(*r.queries, *r.world);
+  if (r.compositions) h << compose_section(*r.compositions, *r.world, preview);
   h << r.localisation_html;
   h << "<h2>Timings</h2><table>";
   double total = 0;

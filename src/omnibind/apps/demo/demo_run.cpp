@@ -147,7 +147,12 @@ DemoResult run_demo(const DemoOptions& o) {
       ++result.query_hits;
       result.query_hits_right += h.item->label == q.expected_label;
     }
-  finish_stage("bundle, index and queries");
+  const auto compositions = compose_examples(out / "index", bundle, world, eval_items);
+  for (const auto& e : compositions) {
+    result.composed_hits += static_cast<int64_t>(e.hits.size());
+    result.composed_hits_right += e.right;
+  }
+  finish_stage("bundle, index, queries and composed queries");
 
   // 6b. Localisation with known answers: scenes of several objects, one query per object and modality.
   LocateEvalOptions locate_options;
@@ -164,6 +169,7 @@ DemoResult run_demo(const DemoOptions& o) {
 
   // 7. The report, then demo.json (its presence says the run finished).
   DemoReport report{&world, &spaces, &result.table, &eval, binding.model.get(), &queries, timings, o.command};
+  report.compositions = &compositions;
   report.localisation_html = render_locate_section(localisation);
   write_bytes_atomically((out / "report.html").string(), render_demo_report(report));
   result.report = out / "report.html";
@@ -172,7 +178,8 @@ DemoResult run_demo(const DemoOptions& o) {
   result.seconds = elapsed();
   nlohmann::json done{{"format", "omnibind-demo"}, {"size", scale.name}, {"seed", o.seed}, {"threads", threads},
                       {"seconds", result.seconds}, {"tuples", binding.tuples}, {"mining", binding.mining_stats},
-                      {"query_hits", result.query_hits}, {"query_hits_right", result.query_hits_right}};
+                      {"query_hits", result.query_hits}, {"query_hits_right", result.query_hits_right},
+                      {"composed_hits", result.composed_hits}, {"composed_hits_right", result.composed_hits_right}};
   for (const auto& row : result.table.rows) done["composite"][row.name] = result.table.composite(row);
   if (const auto* u = localisation.find("OmniBind (unified space)"))
     for (const auto& [m, s] : u->by_modality) done["localisation"][m] = {{"pointing", s.pointing}, {"iou50", s.iou50}};

@@ -26,6 +26,7 @@ struct DemoResult {
   evaluation::EvalTable table;
   std::filesystem::path report, bundle, index;
   int64_t query_hits = 0, query_hits_right = 0;  // any-to-any query results of the right class
+  int64_t composed_hits = 0, composed_hits_right = 0;  // composed query results that are right (demo_compose.h)
   double seconds = 0;
 };
 
