@@ -278,6 +278,9 @@ VerbRun setup(CLI::App& sub) {
       ->allow_extra_args(false);  // one value per occurrence: never swallow the positional inputs
   sub.add_option("--crop-draws", a->options.crop_draws,
                  "clap: JSON of recorded random draws for clips over 10 s (fusion chunk starts, crop start)");
+  sub.add_option("--image-crop", a->options.image_crop,
+                 "eva_clip_18b: centre-crop rule, round (the reference, default) | floor (HF CLIPImageProcessor, what "
+                 "OmniBind runs)");
   sub.add_option("--modality", a->modality, "image | audio | text | point")->required();
   sub.add_option("inputs", a->inputs, "Files, directories (recursed, sorted) or @list.txt");
   sub.add_option("--text", a->texts, "A text to embed (repeatable)")

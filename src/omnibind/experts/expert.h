@@ -69,6 +69,10 @@ struct ExpertOptions {
   // Recorded random draws for experts whose reference crops long inputs at random (clap: fusion
   // chunk starts and waveform crop per clip; `--crop-draws`). Empty: the documented deterministic rule.
   std::string crop_draws;
+  // Centre-crop offset rule of shortest-side image experts that offer a choice (eva_clip_18b:
+  // "round", the reference's torchvision CenterCrop, default; "floor", transformers'
+  // CLIPImageProcessor, what OmniBind runs; `--image-crop`). Empty: the family's default.
+  std::string image_crop;
   int threads = 0;                // 0 = libtorch's default
 };
 

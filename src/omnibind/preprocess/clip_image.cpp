@@ -18,7 +18,11 @@ at::Tensor clip_image_input(const media::Image& image, int size, ImageResize res
     sized = pil_resize_bicubic(image, size, size);
   } else {
     const auto [rw, rh] = shortest_side_resize_dims(image.width, image.height, size);
-    const auto [left, top] = center_crop_offsets(rw, rh, size);
+    auto [left, top] = center_crop_offsets(rw, rh, size);
+    if (resize == ImageResize::ShortestCropFloor) {
+      left = (rw - size) / 2;  // transformers image_transforms.center_crop: (orig - crop) // 2 (both >= 0 here)
+      top = (rh - size) / 2;
+    }
     sized = pil_resize_bicubic_crop(image, rw, rh, left, top, size, size);
   }
   // One table per channel: every 8-bit value maps to exactly one float.

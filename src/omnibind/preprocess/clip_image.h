@@ -13,6 +13,8 @@ namespace omnibind::preprocess {
 enum class ImageResize {
   Squash,        // PIL img.resize((S, S), BICUBIC): aspect not kept, no crop (open_clip 'squash', SigLIP)
   ShortestCrop,  // torchvision Resize(S) (shortest side) + CenterCrop(S) (open_clip 'shortest', EVA, ImageBind)
+  ShortestCropFloor,  // the same resize, centre crop at (d) // 2 (transformers CLIPImageProcessor; differs by
+                      // one row/column from torchvision's round(d / 2) when d = 4k + 3)
 };
 
 enum class PixelScale {

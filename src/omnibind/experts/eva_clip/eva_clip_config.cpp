@@ -40,8 +40,10 @@ void EvaClipConfig::validate() const {
 
 int64_t EvaClipConfig::parameter_count() const {
   const int64_t W = vision.width, H = vision.mlp_hidden(), P = vision.patch_size, E = embed_dim;
-  const int64_t vblock = 2 * W + 2 * W + 3 * W * W + (W * W + W) + 2 * W + (H * W + H) + (W * H + W);
-  const int64_t vis = (W * 3 * P * P + W) + W + vision.tokens() * W + vision.layers * vblock + 2 * W + (W * E + E);
+  const int64_t norm = vision.use_rms_norm ? W : 2 * W;  // RMSnorm: weight only
+  const int64_t qv_bias = vision.qkv_bias ? 2 * W : 0, head_bias = vision.qkv_bias ? E : 0;
+  const int64_t vblock = norm + qv_bias + 3 * W * W + (W * W + W) + norm + (H * W + H) + (W * H + W);
+  const int64_t vis = (W * 3 * P * P + W) + W + vision.tokens() * W + vision.layers * vblock + norm + (W * E + head_bias);
   const int64_t T = text.width, Ht = text.mlp_hidden();
   const int64_t tblock = 2 * T + (3 * T * T + 3 * T) + (T * T + T) + 2 * T + (Ht * T + Ht) + (T * Ht + T);
   const int64_t txt = text.context_length * T + T * E + text.vocab_size * T + text.layers * tblock + 2 * T;
@@ -53,8 +55,21 @@ EvaClipConfig builtin_config(const std::string& size) {
   if (size.empty() || size == "EVA02-CLIP-bigE-14-plus" || size == "bigE-14-plus" || size == "E14p" ||
       size == "EVA_E14p")
     return EvaClipConfig{};
+  if (size == "EVA-CLIP-18B" || size == "18B" || size == "EVA_18B") {  // model_configs/EVA-CLIP-18B.json
+    EvaClipConfig c;
+    c.name = "EVA-CLIP-18B";
+    c.embed_dim = 1536;
+    c.vision.layers = 48;
+    c.vision.width = 5120;
+    c.vision.head_width = 128;
+    c.vision.mlp_ratio = 5;
+    c.vision.postnorm = true;
+    c.vision.qkv_bias = false;
+    c.vision.use_rms_norm = true;
+    return c;  // text_cfg: 1280 wide, 20 heads, 32 layers, context 77 (the struct defaults)
+  }
   throw InputError("unknown EVA-CLIP size '" + size +
-                   "' (known: EVA02-CLIP-bigE-14-plus, alias E14p; or give --config FILE.json)");
+                   "' (known: EVA02-CLIP-bigE-14-plus, alias E14p; EVA-CLIP-18B, alias 18B; or give --config FILE.json)");
 }
 
 EvaClipConfig load_config(const std::string& path) {
@@ -118,7 +133,9 @@ EvaClipConfig load_config(const std::string& path) {
   refuse_if(get_bool(vc, vw, "naiveswiglu", false), vw + "naiveswiglu", "SwiGLU MLP of EVA02-CLIP-B/L");
   refuse_if(get_bool(vc, vw, "subln", false), vw + "subln", "sub-LN attention/MLP of EVA02-CLIP-B/L");
   refuse_if(get_bool(vc, vw, "global_average_pool", false), vw + "global_average_pool", "mean pooling + fc_norm");
-  refuse_if(!get_bool(vc, vw, "qkv_bias", true), vw + "qkv_bias=false", "bigE has q_bias/v_bias");
+  // qkv_bias false (EVA-CLIP-18B): no q_bias/v_bias and a head without bias (the reference ties them).
+  v.qkv_bias = get_bool(vc, vw, "qkv_bias", true);
+  v.use_rms_norm = get_bool(vc, vw, "use_rms_norm", false);
   refuse_if(vc.contains("ls_init_value") && !vc["ls_init_value"].is_null(), vw + "ls_init_value", "layer scale");
   // xattn (xformers attention: the same function), fusedLN (apex LayerNorm: same maths), drop_path_rate,
   // patch_dropout (identity in eval), pt_hw_seq_len / intp_freq (RoPE only) change nothing at inference.

@@ -2,9 +2,11 @@
 // model configurations: the released EVA02-CLIP-bigE-14-plus (OmniBind's `EVA_E14p`) built in,
 // any other width from a JSON file in the reference's model_configs format.
 //
-// Only the switches bigE uses are implemented: EVA ViT with absolute position embedding, fused
-// qkv + q/v bias, erf-GELU MLP, class-token pooling, post-norm (bigE) or pre-norm blocks; the
-// open_clip-style text tower. Configs asking for RoPE, SwiGLU, sub-LN, mean pooling, layer scale
+// Only the switches bigE and EVA-CLIP-18B use are implemented: EVA ViT with absolute position
+// embedding, fused qkv + q/v bias (bigE) or fused qkv without any bias (18B, qkv_bias: false, which
+// also drops visual.head's bias), LayerNorm (bigE) or RMSNorm (18B, use_rms_norm: true), erf-GELU
+// MLP, class-token pooling, post-norm (both) or pre-norm blocks; the open_clip-style text tower.
+// EVA-CLIP-18B comes from baaivision/EVA EVA-CLIP-18B/shinji/eva_clip (model_configs/EVA-CLIP-18B.json). Configs asking for RoPE, SwiGLU, sub-LN, mean pooling, layer scale
 // or an HF text tower (EVA02-CLIP-B/L, EVA01) are refused with a message naming the key.
 #pragma once
 #include <cstdint>
@@ -20,7 +22,9 @@ struct EvaVisionConfig {       // CustomCLIP.visual = EVAVisionTransformer (visi
   int64_t head_width = 112;    // heads = width / head_width
   double mlp_ratio = 8.571428571428571;
   bool postnorm = true;        // x + norm1(attn(x)) (true) or x + attn(norm1(x)) (false)
-  double ln_eps = 1e-6;        // partial(LayerNorm / FusedLayerNorm, eps=1e-6)
+  bool qkv_bias = true;        // q_bias/v_bias and visual.head.bias (true, bigE); none of them (false, 18B)
+  bool use_rms_norm = false;   // RMSnorm (weight only) for norm1/norm2/visual.norm (18B) instead of LayerNorm
+  double ln_eps = 1e-6;        // partial(LayerNorm / FusedLayerNorm / RMSnorm, eps=1e-6)
 
   int64_t heads() const { return width / head_width; }
   int64_t grid() const { return image_size / patch_size; }                    // 16
@@ -52,7 +56,9 @@ struct EvaClipConfig {
 };
 
 // Built-in sizes: "EVA02-CLIP-bigE-14-plus" (also accepted: "" , "bigE-14-plus", "E14p",
-// "EVA_E14p"). InputError listing the known names otherwise.
+// "EVA_E14p") and "EVA-CLIP-18B" (also "18B", "EVA_18B": vision 5120 x 48 blocks, 40 heads, MLP
+// 25600, RMSNorm, no qkv/head bias; text 1280 x 32; embed 1536). InputError listing the known names
+// otherwise.
 EvaClipConfig builtin_config(const std::string& size);
 
 // A JSON config: the reference's model_configs/*.json object ({embed_dim, vision_cfg, text_cfg})

@@ -9,8 +9,8 @@
 #include "omnibind/experts/eva_clip/eva_clip_model.h"
 #include "omnibind/experts/weight_source.h"
 #include "omnibind/media/image.h"
+#include "omnibind/preprocess/clip_image.h"
 #include "omnibind/preprocess/clip_tokenizer.h"
-#include "omnibind/preprocess/imagebind_image.h"
 #include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::experts::eva_clip {
@@ -24,22 +24,42 @@ bool kept_as_stored(tensor_io::DType d, at::ScalarType t) {
   return d == D::F32 || d == D::BF16 || d == D::F16;
 }
 
+// What differs between the two registered EVA-CLIP experts (OmniBind's EVA_E14p and EVA_18B).
+struct Variant {
+  std::string name, key;        // registered name, OmniBind key
+  std::string default_size;     // builtin_config() name when neither --size nor --config is given
+  std::string weights_hint;     // the released file, for "needs a weights file"
+  int64_t text_tokens = 0;      // 0: the model's context; else OmniBind's tokenizer max_length (42)
+  bool crop_choice = false;     // --image-crop round|floor accepted
+};
+
+const Variant kEvaE14p{"eva_clip", "EVA_E14p", "", "EVA02_CLIP_E_psz14_plus_s9B.pt", 0, false};
+// OmniBind's EVA_18B: CLIPTokenizer(max_length=42, truncation=True): SOT + at most 40 tokens + EOT.
+const Variant kEva18b{"eva_clip_18b", "EVA_18B", "EVA-CLIP-18B", "EVA_CLIP_18B_psz14_s6B.fp16.pt", 42, true};
+
 class EvaClipExpert : public Expert {
  public:
-  explicit EvaClipExpert(const ExpertOptions& o) {
+  EvaClipExpert(const ExpertOptions& o, const Variant& v) : variant_(v), name_(v.name) {
     at::ScalarType dtype;
     if (o.precision == "fp32" || o.precision.empty()) dtype = at::kFloat;
     else if (o.precision == "bf16") dtype = at::kBFloat16;
-    else throw InputError("eva_clip: unknown precision '" + o.precision + "' (expected fp32 or bf16)");
+    else throw InputError(name_ + ": unknown precision '" + o.precision + "' (expected fp32 or bf16)");
+    if (o.image_crop.empty() || o.image_crop == "round") crop_ = preprocess::ImageResize::ShortestCrop;
+    else if (o.image_crop == "floor" && v.crop_choice) crop_ = preprocess::ImageResize::ShortestCropFloor;
+    else if (v.crop_choice) throw InputError(name_ + ": unknown --image-crop '" + o.image_crop + "' (expected round or floor)");
+    else throw InputError(name_ + ": --image-crop is for eva_clip_18b (this expert crops as torchvision: round)");
     if (o.threads > 0) tensor_io::set_compute_threads(o.threads);
-    const EvaClipConfig config = !o.config.empty() ? load_config(o.config) : builtin_config(o.size);
+    const EvaClipConfig config = !o.config.empty() ? load_config(o.config) : builtin_config(o.size.empty() ? v.default_size : o.size);
     // Tokenizer first: a bad --bpe file fails before gigabytes of weights are mapped.
     if (!o.bpe_vocab.empty())
       tokenizer_ = std::make_unique<preprocess::ClipTokenizer>(o.bpe_vocab, preprocess::ClipTokenizer::Specials::OpenClip);
+    require(!o.weights.empty(), name_ + " needs a weights file (--weights " + v.weights_hint + ")");
     ckpt_ = open_checkpoint(o.weights);
+    require_config_matches(ckpt_, config, name_);
     require_complete(ckpt_, config);
     WeightSource w(*ckpt_.dict, dtype, "EVA-CLIP");
-    model_ = std::make_unique<EvaClipModel>(EvaClipModel::load(config, w, ckpt_.text_prefix, ckpt_.logit_scale_key));
+    model_ = std::make_unique<EvaClipModel>(
+        EvaClipModel::load(config, w, ckpt_.text_prefix, ckpt_.logit_scale_key, EvaClipModel::kAll, ckpt_.layout));
     // The reference's "logit_scale" is replaced by "text.logit_scale" when a file has both.
     std::vector<std::string> ignored;
     if (ckpt_.logit_scale_key != "logit_scale") ignored.push_back("logit_scale");
@@ -56,7 +76,7 @@ class EvaClipExpert : public Expert {
   }
 
   const std::string& name() const override { return name_; }
-  std::string key() const override { return "EVA_E14p"; }
+  std::string key() const override { return variant_.key; }
   std::vector<Modality> modalities() const override { return {Modality::Image, Modality::Text}; }
   int64_t dim() const override { return model_->config.embed_dim; }
 
@@ -65,23 +85,34 @@ class EvaClipExpert : public Expert {
       case Modality::Image: {
         auto img = in.path.empty() ? media::decode_image_bytes(in.bytes, in.describe()) : media::decode_image_file(in.path);
         try {
-          return preprocess::imagebind_image_input(img);
+          // Shortest side 224 (PIL bicubic), centre crop (torchvision round, or HF floor + HF rescale),
+          // OpenAI CLIP mean/std: ImageBind's vision input for the default rule.
+          const auto scale = crop_ == preprocess::ImageResize::ShortestCropFloor ? preprocess::PixelScale::HfRescale
+                                                                                 : preprocess::PixelScale::ToTensor;
+          return preprocess::clip_image_input(img, static_cast<int>(model_->config.vision.image_size), crop_, scale,
+                                              {0.48145466, 0.4578275, 0.40821073}, {0.26862954, 0.26130258, 0.27577711});
         } catch (const InputError& e) {
           throw InputError(in.describe() + ": " + e.what());
         }
       }
       case Modality::Text: {
-        require(tokenizer_ != nullptr, "eva_clip text needs the CLIP BPE vocabulary (--bpe bpe_simple_vocab_16e6.txt.gz)");
+        require(tokenizer_ != nullptr, name_ + " text needs the CLIP BPE vocabulary (--bpe bpe_simple_vocab_16e6.txt.gz)");
         try {
           // eva_clip.tokenize: [SOT] + BPE + [EOT]; longer than the context: first 77, last set to EOT.
-          return tokenizer_->tokenize({in.text}, model_->config.text.context_length)[0];
+          const int64_t ctx = model_->config.text.context_length;
+          if (variant_.text_tokens <= 0 || variant_.text_tokens >= ctx) return tokenizer_->tokenize({in.text}, ctx)[0];
+          // OmniBind's 42-token truncation, zero-padded to the model's context: under the causal mask
+          // and first-EOT pooling, positions after the EOT cannot change the features.
+          at::Tensor ids = at::zeros({ctx}, at::kLong);
+          ids.narrow(0, 0, variant_.text_tokens).copy_(tokenizer_->tokenize({in.text}, variant_.text_tokens)[0]);
+          return ids;
         } catch (const InputError& e) {
           throw InputError("text " + describe_text(in.text) + ": " + e.what());
         }
       }
       default: break;
     }
-    throw InputError("eva_clip does not embed " + std::string(modality_name(m)) + " (it covers image and text)");
+    throw InputError(name_ + " does not embed " + std::string(modality_name(m)) + " (it covers image and text)");
   }
 
   at::Tensor encode(Modality m, const at::Tensor& batch) const override {
@@ -91,25 +122,27 @@ class EvaClipExpert : public Expert {
       case Modality::Image: {
         const int64_t s = c.vision.image_size;
         require(batch.dim() == 4 && batch.size(1) == 3 && batch.size(2) == s && batch.size(3) == s,
-                "eva_clip image batch has shape " + shape_of(batch) + ", expected [B, 3, " + std::to_string(s) + ", " +
+                name_ + " image batch has shape " + shape_of(batch) + ", expected [B, 3, " + std::to_string(s) + ", " +
                     std::to_string(s) + "]");
         return omnibind_normalize(model_->encode_image(batch.to(at::kFloat)));
       }
       case Modality::Text: {
         const int64_t L = c.text.context_length;
         require(batch.dim() == 2 && batch.size(1) == L && batch.scalar_type() == at::kLong,
-                "eva_clip text batch has shape " + shape_of(batch) + ", expected int64 [B, " + std::to_string(L) + "]");
+                name_ + " text batch has shape " + shape_of(batch) + ", expected int64 [B, " + std::to_string(L) + "]");
         require(batch.numel() == 0 || (batch.min().item<int64_t>() >= 0 && batch.max().item<int64_t>() < c.text.vocab_size),
-                "eva_clip text batch has token ids outside [0, " + std::to_string(c.text.vocab_size) + ")");
+                name_ + " text batch has token ids outside [0, " + std::to_string(c.text.vocab_size) + ")");
         return omnibind_normalize(model_->encode_text(batch));
       }
       default: break;
     }
-    throw InputError("eva_clip does not embed " + std::string(modality_name(m)) + " (it covers image and text)");
+    throw InputError(name_ + " does not embed " + std::string(modality_name(m)) + " (it covers image and text)");
   }
 
  private:
-  std::string name_ = "eva_clip";
+  const Variant variant_;
+  std::string name_;
+  preprocess::ImageResize crop_ = preprocess::ImageResize::ShortestCrop;
   EvaClipCheckpoint ckpt_;  // owns the mapped file the 16-bit (bf16) or float32 weights point into
   std::unique_ptr<EvaClipModel> model_;
   std::unique_ptr<preprocess::ClipTokenizer> tokenizer_;
@@ -118,13 +151,21 @@ class EvaClipExpert : public Expert {
 }  // namespace
 
 std::unique_ptr<Expert> make_eva_clip_expert(const ExpertOptions& options) {
-  return std::make_unique<EvaClipExpert>(options);
+  return std::make_unique<EvaClipExpert>(options, kEvaE14p);
+}
+
+std::unique_ptr<Expert> make_eva_clip_18b_expert(const ExpertOptions& options) {
+  return std::make_unique<EvaClipExpert>(options, kEva18b);
 }
 
 void register_eva_clip_expert() {
   register_expert("eva_clip",
                   "EVA02-CLIP-bigE-14-plus (OmniBind EVA_E14p; image, text; --config JSON for other widths; fp32/bf16; --bpe for text)",
                   make_eva_clip_expert);
+  register_expert("eva_clip_18b",
+                  "EVA-CLIP-18B (OmniBind EVA_18B, Full preset; image, text at 42 tokens; .fp16.pt or Hugging Face "
+                  "safetensors shards; --image-crop round|floor; --config JSON for other widths; fp32/bf16; --bpe for text)",
+                  make_eva_clip_18b_expert);
 }
 
 }  // namespace omnibind::experts::eva_clip

@@ -20,6 +20,17 @@ struct EvaClipModel;
 // Built directly (tests, benchmarks); the registry calls this too.
 std::unique_ptr<Expert> make_eva_clip_expert(const ExpertOptions& options);
 
-void register_eva_clip_expert();
+// The "eva_clip_18b" expert (OmniBind `EVA_18B`, the Full preset's backbone): EVA-CLIP-18B by
+// default (or a --config of the same structure), the same class as eva_clip with OmniBind's
+// EVA_18B differences: texts truncated to 42 tokens (SOT + at most 40 + EOT, CLIPTokenizer
+// max_length=42) then zero-padded to the model's 77 positions (same features: causal mask, first-EOT
+// pooling); images cropped by --image-crop: "round" (default; the reference's torchvision
+// CenterCrop, ToTensor) or "floor" (transformers CLIPImageProcessor, what OmniBind runs: crop at
+// (d) // 2, float64 rescale). Weights: the released .fp16.pt or the Hugging Face shards
+// (model.safetensors.index.json, or one shard of it: its siblings are found), all mapped read-only.
+// docs/reference/eva_clip_18b.md.
+std::unique_ptr<Expert> make_eva_clip_18b_expert(const ExpertOptions& options);
+
+void register_eva_clip_expert();  // registers eva_clip and eva_clip_18b
 
 }  // namespace omnibind::experts::eva_clip

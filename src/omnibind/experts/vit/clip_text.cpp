@@ -16,11 +16,28 @@ ClipTextTower ClipTextTower::load(const WeightSource& w, const ClipTextConfig& c
   t.config = c;
   const int64_t W = c.width, hidden = c.mlp_hidden > 0 ? c.mlp_hidden : 4 * c.width;
   t.config.mlp_hidden = hidden;
-  t.token_embedding = w.get_matmul("token_embedding.weight", {c.vocab_size, W}, Kind::Embedding);  // rows upcast on lookup
-  t.positional_embedding = w.get("positional_embedding", {c.context_length, W}, Kind::Embedding).to(at::kFloat);
-  t.transformer.load(w, "transformer.resblocks", c.layers, BlockSpec::open_clip(W, c.heads, hidden, c.act, c.eps));
-  t.ln_final.load(w, "ln_final", W, c.eps);
-  t.text_projection.load_matrix(w, "text_projection", W, c.embed_dim);
+  if (c.hf_layout) {
+    const std::string p = "text_model.";
+    t.token_embedding = w.get_matmul(p + "embeddings.token_embedding.weight", {c.vocab_size, W}, Kind::Embedding);
+    t.positional_embedding =
+        w.get(p + "embeddings.position_embedding.weight", {c.context_length, W}, Kind::Embedding).to(at::kFloat);
+    BlockSpec s = BlockSpec::open_clip(W, c.heads, hidden, c.act, c.eps);
+    s.attn.layout = QkvLayout::Separate;  // q_proj / k_proj / v_proj with biases, out_proj
+    s.attn_name = "self_attn";
+    s.norm1_name = "layer_norm1";
+    s.norm2_name = "layer_norm2";
+    s.fc1_name = "fc1";
+    s.fc2_name = "fc2";
+    t.transformer.load(w, p + "encoder.layers", c.layers, s);
+    t.ln_final.load(w, p + "final_layer_norm", W, c.eps);
+    t.text_projection.load(w, "text_projection", W, c.embed_dim, /*has_bias=*/false);
+  } else {
+    t.token_embedding = w.get_matmul("token_embedding.weight", {c.vocab_size, W}, Kind::Embedding);  // rows upcast on lookup
+    t.positional_embedding = w.get("positional_embedding", {c.context_length, W}, Kind::Embedding).to(at::kFloat);
+    t.transformer.load(w, "transformer.resblocks", c.layers, BlockSpec::open_clip(W, c.heads, hidden, c.act, c.eps));
+    t.ln_final.load(w, "ln_final", W, c.eps);
+    t.text_projection.load_matrix(w, "text_projection", W, c.embed_dim);
+  }
   t.attn_mask = causal_mask(c.context_length);
   return t;
 }

@@ -23,6 +23,11 @@ struct ClipTextConfig {
   int64_t embed_dim = 0;
   Activation act = Activation::GeluErf;  // QuickGelu for DFN (quick_gelu: true); erf GELU for EVA
   double eps = 1e-5;                     // open_clip LayerNorm default (EVA text: also 1e-5)
+  // transformers' CLIP text names instead (the EVA-CLIP hub port): w is the checkpoint's root,
+  // "text_model.embeddings.{token,position}_embedding.weight", "text_model.encoder.layers.N.{layer_norm1,
+  // self_attn.{q,k,v,out}_proj, layer_norm2, mlp.fc1, mlp.fc2}", "text_model.final_layer_norm",
+  // "text_projection.weight" [E, W] (a Linear without bias: the transposed open_clip matrix).
+  bool hf_layout = false;
 };
 
 // Intermediates of one forward, for parity tests.

@@ -41,7 +41,19 @@ void LayerNorm::load(const WeightSource& w, const std::string& prefix, int64_t d
   eps = eps_;
 }
 
+void LayerNorm::load_rms(const WeightSource& w, const std::string& prefix, int64_t dim, double eps_) {
+  weight = as_float(w.get(prefix + ".weight", {dim}, Kind::NormWeight));
+  bias = at::Tensor();
+  eps = eps_;
+  rms = true;
+}
+
 at::Tensor LayerNorm::forward(const at::Tensor& x) const {
+  if (rms) {
+    // RMSnorm: variance = x.float().pow(2).mean(-1); x * rsqrt(variance + eps); weight * that.
+    at::Tensor xf = as_float(x);
+    return weight * (xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps));
+  }
   return at::layer_norm(as_float(x), {weight.size(0)}, weight, bias, eps);
 }
 
@@ -95,10 +107,13 @@ void Attention::load(const WeightSource& w, const std::string& prefix, const Att
       qkv.bias = at::cat({qb, at::zeros_like(qb), vb});  // the k bias is structurally zero
       break;
     }
+    case QkvLayout::Fused:
+      qkv.load(w, p + s.qkv_name, D, 3 * D, /*has_bias=*/false);
+      break;
     case QkvLayout::Separate:
-      q.load(w, p + s.q_name, D, D);
+      q.load(w, p + s.q_name, D, D, s.qv_bias);
       k.load(w, p + s.k_name, D, D, s.k_bias);
-      v.load(w, p + s.v_name, D, D);
+      v.load(w, p + s.v_name, D, D, s.qv_bias);
       break;
   }
   out.load(w, p + s.out_name, D, D);
@@ -178,9 +193,13 @@ void Block::load(const WeightSource& w, const std::string& prefix, const BlockSp
   const int64_t D = s.attn.dim;
   const std::string p = prefix + ".";
   placement = s.norm;
-  norm1.load(w, p + s.norm1_name, D, s.eps);
+  auto load_norm = [&](LayerNorm& n, const std::string& name) {
+    if (s.rms_norm) n.load_rms(w, p + name, D, s.eps);
+    else n.load(w, p + name, D, s.eps);
+  };
+  load_norm(norm1, s.norm1_name);
   attn.load(w, p + s.attn_name, s.attn);
-  norm2.load(w, p + s.norm2_name, D, s.eps);
+  load_norm(norm2, s.norm2_name);
   mlp.load(w, p + s.mlp_name, D, s.mlp_hidden, s.act, s.fc1_name, s.fc2_name);
   ls1 = s.layer_scale1_name.empty() ? at::Tensor() : as_float(w.get(p + s.layer_scale1_name, {D}, Kind::NormWeight));
   ls2 = s.layer_scale2_name.empty() ? at::Tensor() : as_float(w.get(p + s.layer_scale2_name, {D}, Kind::NormWeight));

@@ -38,11 +38,15 @@ struct Linear {
 };
 
 // LayerNorm over the last dim; weight/bias float32 [D]; eps per use (open_clip / EVA text 1e-5,
-// EVA vision and SigLIP 1e-6).
+// EVA vision and SigLIP 1e-6). With `rms` set (load_rms) it is T5-style RMSNorm instead (EVA-CLIP-18B's
+// RMSnorm): weight * (x * rsqrt(mean(x^2, -1) + eps)), no mean subtraction, no bias, float32.
 struct LayerNorm {
   at::Tensor weight, bias;
   double eps = 1e-5;
+  bool rms = false;
   void load(const WeightSource& w, const std::string& prefix, int64_t dim, double eps);
+  // RMSNorm: "<prefix>.weight" [D] only.
+  void load_rms(const WeightSource& w, const std::string& prefix, int64_t dim, double eps);
   bool defined() const { return weight.defined(); }
   at::Tensor forward(const at::Tensor& x) const;
 };
@@ -71,6 +75,7 @@ enum class QkvLayout {
   Packed,    // nn.MultiheadAttention: in_proj_weight [3D, D] (rows q | k | v), in_proj_bias [3D], out_proj
   FusedQV,   // EVA / timm: qkv.weight [3D, D] without bias, q_bias, v_bias [D] (bias = cat(q_bias, 0, v_bias)), proj
   Separate,  // SigLIP / HF: q_proj, k_proj, v_proj (each weight + bias), out_proj
+  Fused,     // EVA-CLIP-18B (qkv_bias: false): qkv.weight [3D, D] and no bias of any kind, proj
 };
 
 struct AttentionSpec {
@@ -83,6 +88,7 @@ struct AttentionSpec {
   std::string qkv_name = "qkv", q_name = "q_proj", k_name = "k_proj", v_name = "v_proj";
   std::string out_name = "out_proj";  // EVA: "proj"
   bool k_bias = true;                 // Separate only: whether k_proj has a bias (SigLIP: yes)
+  bool qv_bias = true;                // Separate only: whether q_proj / v_proj have biases (EVA-18B HF: no)
 };
 
 // Multi-head attention (eval, no dropout). q, k, v come out as [B, H, L, hd].
@@ -114,6 +120,7 @@ struct BlockSpec {
   int64_t mlp_hidden = 0;
   Activation act = Activation::GeluErf;
   NormPlacement norm = NormPlacement::Pre;
+  bool rms_norm = false;  // norm1/norm2 are RMSNorm (weight only) instead of LayerNorm (EVA-CLIP-18B)
   double eps = 1e-5;
   std::string norm1_name = "ln_1", norm2_name = "ln_2", attn_name = "attn", mlp_name = "mlp";
   std::string fc1_name = "c_fc", fc2_name = "c_proj";
@@ -127,7 +134,7 @@ struct BlockSpec {
 
 struct Block {
   NormPlacement placement = NormPlacement::Pre;
-  LayerNorm norm1, norm2;
+  LayerNorm norm1, norm2;  // LayerNorm or RMSNorm (BlockSpec::rms_norm)
   Attention attn;
   Mlp mlp;
   at::Tensor ls1, ls2;  // float32 [D] or undefined
