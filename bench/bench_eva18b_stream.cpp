@@ -4,10 +4,13 @@
 // file bench/make_random_eva18b writes (official widths, random fp16 weights, 36.65 GB).
 //
 //   bench_eva18b_stream --weights FILE [--batches 1,16,64] [--blocks 48,3,2] [--precision bf16|fp32]
-//                       [--read-ahead 1] [--io-pass] [--no-release] [--no-evict] [--threads N]
+//                       [--max-seconds 0,600,600] [--read-ahead 1] [--io-pass] [--no-release] [--no-evict]
+//                       [--threads N]
 //
 // --blocks: vision blocks run per batch size (same order as --batches; one value = for all). Fewer
 // than 48: the batch's time is measured on those blocks and extrapolated to 48 (marked as such).
+// --max-seconds: per batch size, stop after the block that passes this many seconds (0: no limit);
+// the batch is then extrapolated to 48 blocks from the blocks run, like --blocks.
 // --io-pass: first walks all blocks without computing (page in, release): the pure streaming rate.
 // Before each batch the file is dropped from the page cache (posix_fadvise DONTNEED; --no-evict
 // keeps it) and the peak-RSS mark is reset (/proc/self/clear_refs 5), so each batch starts cold.
@@ -34,9 +37,10 @@
 #include "omnibind/common/error.h"
 #include "omnibind/common/process_memory.h"
 #include "omnibind/experts/eva18b_stream/streamed_vision.h"
-#include "omnibind/experts/vit/clip_text.h"
+#include "omnibind/experts/eva_clip/eva_clip_checkpoint.h"
+#include "omnibind/experts/eva_clip/eva_clip_config.h"
+#include "omnibind/experts/eva_clip/eva_clip_model.h"
 #include "omnibind/experts/weight_source.h"
-#include "omnibind/tensor_io/checkpoint.h"
 
 using json = nlohmann::ordered_json;
 using omnibind::InputError;
@@ -111,6 +115,7 @@ int run(int argc, char** argv) {
   std::string weights, precision = "bf16";
   std::vector<int64_t> batches{1, 16, 64}, blocks{48};
   int64_t read_ahead = 1, threads = 0;
+  std::vector<int64_t> max_seconds{0};
   bool io_pass = false, release = true, do_evict = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -121,6 +126,7 @@ int run(int argc, char** argv) {
     if (a == "--weights") weights = next();
     else if (a == "--batches") batches = ints(next());
     else if (a == "--blocks") blocks = ints(next());
+    else if (a == "--max-seconds") max_seconds = ints(next());
     else if (a == "--precision") precision = next();
     else if (a == "--read-ahead") read_ahead = std::stoll(next());
     else if (a == "--threads") threads = std::stoll(next());
@@ -144,20 +150,31 @@ int run(int argc, char** argv) {
                     {"loadavg_start", first_line("/proc/loadavg")}};
   if (do_evict) evict(weights);
   auto t0 = Clock::now();
-  const auto dict = omnibind::tensor_io::load_checkpoint(weights);
+  namespace eva = omnibind::experts::eva_clip;
+  const eva::EvaClipCheckpoint ckpt = eva::open_checkpoint(weights);
+  const eva::EvaClipConfig config = eva::builtin_config("EVA-CLIP-18B");
+  eva::require_config_matches(ckpt, config, "eva_clip_18b");
+  eva::require_complete(ckpt, config);
+  const auto& dict = *ckpt.dict;
   std::ifstream sz(weights, std::ios::ate | std::ios::binary);
   out["file"] = {{"path", weights}, {"bytes", static_cast<long long>(sz.tellg())}, {"open_seconds", since(t0)}};
 
   // Text tower: resident for the whole run (EVA02-CLIP-E's text tower, 1536-wide projection).
   t0 = Clock::now();
-  omnibind::experts::vit::ClipTextConfig tc;
-  tc.width = 1280;
-  tc.heads = 20;
-  tc.layers = 32;
-  tc.embed_dim = 1536;
-  const auto text = omnibind::experts::vit::ClipTextTower::load(
-      omnibind::experts::WeightSource(dict, compute, "EVA-CLIP-18B").sub("text."), tc);
+  const omnibind::experts::WeightSource root(dict, compute, "EVA-CLIP-18B");
+  const auto model = eva::EvaClipModel::load(config, root, ckpt.text_prefix, ckpt.logit_scale_key, eva::EvaClipModel::kText,
+                                             ckpt.layout);
+  const auto& text = model.text;
   const double text_load = since(t0);
+  // bf16 from the fp16 file: the text tower now holds converted copies, so its mapped pages are
+  // dropped like a streamed block's (a one-block BlockStream released without being waited for).
+  if (compute != at::kFloat) {
+    omnibind::tensor_io::StateDict text_dict(dict.source());
+    for (const auto& name : dict.names())
+      if (name.rfind(ckpt.text_prefix.empty() ? "text_" : ckpt.text_prefix, 0) == 0) text_dict.add(name, dict.at(name));
+    omnibind::tensor_io::BlockStream pages({{"text tower", text_dict}}, {.read_ahead = 0});
+    pages.release(0);
+  }
   at::Tensor ids = at::zeros({1, 77}, at::TensorOptions().dtype(at::kLong));
   ids.index_put_({0, 0}, 49406);
   for (int k = 1; k <= 8; ++k) ids.index_put_({0, k}, 320 + k);
@@ -169,8 +186,8 @@ int run(int argc, char** argv) {
                        {"rss_anon_gb_after_load", status_gb("RssAnon")}};
 
   t0 = Clock::now();
-  StreamedVision sv(dict, VisionConfig::official(), compute,
-                    {.read_ahead = read_ahead, .release = release, .what = "EVA-CLIP-18B vision"});
+  StreamedVision sv(dict, config.vision, config.embed_dim, compute,
+                    {.read_ahead = read_ahead, .release = release, .what = "EVA-CLIP-18B vision"}, ckpt.layout);
   const auto st0 = sv.stream().stats();
   out["vision"] = {{"setup_seconds", since(t0)},
                    {"streamed_bytes", st0.streamed_bytes},
@@ -184,7 +201,9 @@ int run(int argc, char** argv) {
     if (do_evict) evict(weights);
     reset_peak_rss();
     Sampler sampler;
-    omnibind::tensor_io::BlockStream s(omnibind::tensor_io::blocks_by_prefix(dict, "visual.blocks.", 48),
+    std::vector<std::string> prefixes;
+    for (int64_t i = 0; i < config.vision.layers; ++i) prefixes.push_back(eva::EvaVisionTower::block_prefix(i, ckpt.layout) + ".");
+    omnibind::tensor_io::BlockStream s(omnibind::tensor_io::blocks_by_prefixes(dict, prefixes),
                                        {.read_ahead = read_ahead, .release = release});
     const long long r0 = read_bytes();
     t0 = Clock::now();
@@ -210,6 +229,7 @@ int run(int argc, char** argv) {
   for (size_t k = 0; k < batches.size(); ++k) {
     const int64_t b = batches[k];
     const int64_t nb = blocks.size() == 1 ? blocks[0] : blocks.at(k);
+    const int64_t ms = max_seconds.size() == 1 ? max_seconds[0] : max_seconds.at(k);
     if (do_evict) evict(weights);
     const at::Tensor px = at::randn({b, 3, 224, 224}, at::TensorOptions().dtype(at::kFloat));
     const std::string load0 = first_line("/proc/loadavg");
@@ -221,7 +241,7 @@ int run(int argc, char** argv) {
     double peak_anon = 0, peak_file = 0;
     {
       Sampler sampler;
-      feats = sv.forward(px, &st, nb);
+      feats = sv.forward(px, &st, nb, static_cast<double>(ms));
       peak_anon = sampler.anon;
       peak_file = sampler.file;
     }

@@ -17,7 +17,8 @@
 #include <vector>
 
 #include "omnibind/common/error.h"
-#include "omnibind/experts/eva18b_stream/eva18b_vision_fallback.h"
+#include "omnibind/experts/eva_clip/eva_clip_config.h"
+#include "omnibind/experts/eva_clip/eva_clip_model.h"
 #include "omnibind/experts/eva18b_stream/streamed_vision.h"
 #include "omnibind/experts/weight_source.h"
 #include "omnibind/tensor_io/block_stream.h"
@@ -29,20 +30,19 @@
 using namespace omnibind;
 using namespace omnibind::experts::eva18b_stream;
 using omnibind::experts::WeightSource;
+namespace eva_clip = omnibind::experts::eva_clip;
 namespace fs = std::filesystem;
 
 namespace {
 
 std::string fx(const std::string& rel) { return testkit::shared_path("fixtures/eva_clip_18b_mini/" + rel); }
 
-VisionConfig mini() {
-  VisionConfig c;
-  c.width = 64;
-  c.depth = 2;
-  c.head_width = 16;
-  c.mlp_hidden = 320;
-  c.embed_dim = 48;
-  return c;
+eva_clip::EvaClipConfig mini() { return eva_clip::load_config(fx("config.json")); }
+
+// StreamedVision over the mini checkpoint.
+StreamedVision streamed(const tensor_io::StateDict& dict, at::ScalarType compute, tensor_io::BlockStreamOptions o = {}) {
+  const auto c = mini();
+  return StreamedVision(dict, c.vision, c.embed_dim, compute, o);
 }
 
 at::Tensor pixels() {
@@ -54,16 +54,10 @@ at::Tensor pixels() {
   return at::stack(items);
 }
 
-// All blocks loaded up front, run in order: the resident execution.
+// All blocks loaded up front (EvaVisionTower::forward of branch eva18b): the resident execution.
 at::Tensor resident_features(const tensor_io::StateDict& dict, const at::Tensor& px, at::ScalarType compute) {
-  const VisionConfig c = mini();
-  WeightSource w(dict, compute, "EVA-CLIP-18B");
-  const VisionEnds ends = VisionEnds::load(w, "visual.", c);
-  std::vector<VisionBlock> blocks;
-  for (int64_t i = 0; i < c.depth; ++i) blocks.push_back(VisionBlock::load(w, "visual.blocks." + std::to_string(i), c));
-  at::Tensor x = ends.embed(px);
-  for (const auto& b : blocks) x = b.forward(x);
-  return ends.finish(x);
+  const auto c = mini();
+  return eva_clip::EvaVisionTower::load(WeightSource(dict, compute, "EVA-CLIP-18B"), c.vision, c.embed_dim).forward(px);
 }
 
 // A private copy of the fixture's weights (other processes may map the shared file, which would
@@ -102,7 +96,7 @@ TEST(Eva18bStream, StreamedEqualsResidentBitIdenticallyAtFp32) {
   ASSERT_EQ(px.size(0), 8);
   const at::Tensor resident = resident_features(dict, px, at::kFloat);
   for (int64_t ra : {0, 1, 2, 5}) {
-    StreamedVision sv(dict, mini(), at::kFloat, {.read_ahead = ra});
+    StreamedVision sv = streamed(dict, at::kFloat, {.read_ahead = ra});
     StreamedVisionStats st;
     const at::Tensor streamed = sv.forward(px, &st);
     EXPECT_TRUE(at::equal(streamed, resident)) << "read_ahead " << ra;
@@ -118,17 +112,17 @@ TEST(Eva18bStream, StreamedEqualsResidentBitIdenticallyAtFp32) {
   }
   // One image alone: streamed = resident bit-identically, and the batch did not mix images (a
   // GEMM over another number of rows may round differently, hence a tolerance against the batch).
-  StreamedVision sv(dict, mini(), at::kFloat);
+  StreamedVision sv = streamed(dict, at::kFloat);
   const at::Tensor one = px.narrow(0, 3, 1);
   const at::Tensor alone = sv.forward(one);
   EXPECT_TRUE(at::equal(alone, resident_features(dict, one, at::kFloat)));
   EXPECT_LE((alone - resident.narrow(0, 3, 1)).abs().max().item<double>(), 1e-5);
 }
 
-TEST(Eva18bStream, FallbackBlocksMatchTheReferenceFeatures) {
+TEST(Eva18bStream, StreamedMatchesTheReferenceFeatures) {
   OMNIBIND_REQUIRE_SHARED();
   const auto dict = tensor_io::load_checkpoint(fx("weights.safetensors"));
-  StreamedVision sv(dict, mini(), at::kFloat);
+  StreamedVision sv = streamed(dict, at::kFloat);
   const at::Tensor got = sv.forward(pixels()).to(at::kDouble);
   auto ex = tensor_io::read_safetensors(fx("expected_model.safetensors"));
   const at::Tensor want = tensor_io::to_tensor(ex.tensors.at("image/features")).to(at::kDouble);
@@ -143,7 +137,7 @@ TEST(Eva18bStream, Bf16StreamMatchesBf16Resident) {
   OMNIBIND_REQUIRE_SHARED();
   const auto dict = tensor_io::load_checkpoint(fx("weights.safetensors"));
   const at::Tensor px = pixels().narrow(0, 0, 2);
-  StreamedVision sv(dict, mini(), at::kBFloat16);
+  StreamedVision sv = streamed(dict, at::kBFloat16);
   EXPECT_TRUE(at::equal(sv.forward(px), resident_features(dict, px, at::kBFloat16)));
 }
 
@@ -185,7 +179,7 @@ TEST(Eva18bStream, TruncatedShardIsAnInputErrorNamingIt) {
     const std::string path = private_copy("eva18b_stream_trunc1");
     const auto dict = tensor_io::load_checkpoint(path);
     const at::Tensor px = pixels().narrow(0, 0, 1);
-    StreamedVision sv(dict, mini(), at::kFloat, {.read_ahead = 0});
+    StreamedVision sv = streamed(dict, at::kFloat, {.read_ahead = 0});
     const std::string before = testkit::input_error_of([&] { sv.forward(px); });
     EXPECT_EQ(before, "");
     // File offset of block 1's first byte: 8 + header length + the smallest data_offsets begin.

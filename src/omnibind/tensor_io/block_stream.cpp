@@ -281,6 +281,30 @@ std::vector<StreamedBlock> blocks_by_prefix(const StateDict& dict, const std::st
   return out;
 }
 
+std::vector<StreamedBlock> blocks_by_prefixes(const StateDict& dict, const std::vector<std::string>& prefixes) {
+  std::vector<StreamedBlock> out(prefixes.size());
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < prefixes.size(); ++i) {
+    const std::string& p = prefixes[i];
+    out[i].name = !p.empty() && p.back() == '.' ? p.substr(0, p.size() - 1) : p;
+    out[i].tensors = StateDict(dict.source());
+    index[p] = i;
+  }
+  for (const auto& name : dict.names()) {
+    // The longest prefix that matches ("x.1." and "x.10." never both match: both end in '.').
+    for (size_t dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
+      auto it = index.find(name.substr(0, dot + 1));
+      if (it != index.end()) {
+        out[it->second].tensors.add(name, dict.at(name));
+        break;
+      }
+    }
+  }
+  for (const auto& b : out)
+    if (b.tensors.empty()) throw InputError(dict.source() + ": no tensor under '" + b.name + ".' (not the expected model?)");
+  return out;
+}
+
 uint64_t memory_available_bytes() {
   std::ifstream f("/proc/meminfo");
   for (std::string line; std::getline(f, line);)

@@ -47,6 +47,10 @@ struct StreamedBlock {
 // Blocks named "<prefix><i>." for i in [0, count): each gets the tensors of `dict` under that
 // prefix, with their full names. InputError naming the prefix when a block has no tensor.
 std::vector<StreamedBlock> blocks_by_prefix(const StateDict& dict, const std::string& prefix, int64_t count);
+// One block per prefix (each ending in '.', e.g. "vision_model.encoder.layers.3."): the tensors
+// whose names start with it, full names kept; the block is named after the prefix without the dot.
+// InputError naming the prefix when a block has no tensor.
+std::vector<StreamedBlock> blocks_by_prefixes(const StateDict& dict, const std::vector<std::string>& prefixes);
 
 struct BlockStreamOptions {
   int64_t read_ahead = 1;        // blocks paged in ahead of the one waited for (0: none, sync reads)
