@@ -41,6 +41,7 @@
 #include "omnibind/experts/eva_clip/eva_clip_config.h"
 #include "omnibind/experts/eva_clip/eva_clip_model.h"
 #include "omnibind/experts/weight_source.h"
+#include "omnibind/tensor_io/compute_threads.h"
 
 using json = nlohmann::ordered_json;
 using omnibind::InputError;
@@ -138,13 +139,13 @@ int run(int argc, char** argv) {
   require(!weights.empty(), "bench_eva18b_stream: --weights FILE is required (bench/make_random_eva18b writes one)");
   require(precision == "bf16" || precision == "fp32", "--precision must be bf16 or fp32");
   omnibind::common::keep_freed_memory_in_process();
-  if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+  const int compute_threads = omnibind::tensor_io::set_compute_threads(static_cast<int>(threads));
   const at::ScalarType compute = precision == "bf16" ? at::kBFloat16 : at::kFloat;
   c10::InferenceMode guard;
 
   json out;
   out["machine"] = {{"cpu", cpu_model()},
-                    {"threads", at::get_num_threads()},
+                    {"compute_threads", compute_threads},  // libtorch + OpenBLAS pools (tensor_io/compute_threads.h)
                     {"hardware_concurrency", std::thread::hardware_concurrency()},
                     {"mem_total_gb", proc_field("/proc/meminfo", "MemTotal") * 1024.0 / 1e9},
                     {"loadavg_start", first_line("/proc/loadavg")}};

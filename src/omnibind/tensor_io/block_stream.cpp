@@ -386,6 +386,7 @@ void BlockStream::release(size_t i) {
   m.cv.wait(lock, [&] { return m.info[i].state != State::Loading; });
   auto& b = m.info[i];
   if (b.state == State::Queued) m.queue.erase(std::remove(m.queue.begin(), m.queue.end(), i), m.queue.end());
+  const bool was_in = b.state == State::Ready;
   b.state = State::Idle;
   if (m.options.release) {
     const uintptr_t ps = page_size();
@@ -398,7 +399,7 @@ void BlockStream::release(size_t i) {
       if (f.fd >= 0)
         ::posix_fadvise(f.fd, static_cast<off_t>(r.offset), static_cast<off_t>(r.length), POSIX_FADV_DONTNEED);
     }
-    m.stats.released_bytes += b.bytes;
+    if (was_in) m.stats.released_bytes += b.bytes;
   }
   m.stats.release_seconds += seconds_since(t0);
 }

@@ -89,7 +89,9 @@ class BlockStream {
   // the time blocked is added to wait_seconds. Rethrows the worker's error (InputError naming the
   // file for a truncated shard). The StateDict lives as long as the stream.
   const StateDict& wait(size_t i);
-  // Drops block i's pages (see above). Call after the last use of its tensors.
+  // Drops block i's pages (see above), also of a block never waited for (a read-ahead block not
+  // used, pages someone else touched); released_bytes counts blocks that were paged in. Call after
+  // the last use of its tensors.
   void release(size_t i);
 
   BlockStreamStats stats() const;
