@@ -11,16 +11,28 @@
 #include <glog/logging.h>
 
 #include <csignal>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
 
+#include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
 
 namespace omnibind::distributed {
 namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+int64_t bytes_of(const std::vector<at::Tensor>& ts) {
+  int64_t b = 0;
+  for (const auto& t : ts) b += static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+  return b;
+}
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
@@ -77,6 +89,7 @@ struct DistributedContext::Impl {
 RankInfo resolve_rank_info(const LaunchOptions& o) {
   RankInfo info;
   info.timeout_s = o.timeout_s;
+  info.comm_stats = o.comm_stats;
   require(o.timeout_s > 0, "--dist-timeout must be positive");
   const std::string env_world = env("WORLD_SIZE"), env_rank = env("RANK");
   info.world_size = o.world_size >= 0 ? o.world_size : env_world.empty() ? 1 : parse_int(env_world, "WORLD_SIZE");
@@ -102,10 +115,60 @@ RankInfo resolve_rank_info(const LaunchOptions& o) {
   return info;
 }
 
-DistributedContext::DistributedContext() = default;
-DistributedContext::~DistributedContext() = default;
-DistributedContext::DistributedContext(DistributedContext&&) noexcept = default;
-DistributedContext& DistributedContext::operator=(DistributedContext&&) noexcept = default;
+DistributedContext::DistributedContext() : started_(now_s()) {}
+
+DistributedContext::~DistributedContext() {
+  if (info_.comm_stats.empty()) return;
+  try {
+    write_bytes_atomically(info_.comm_stats + ".rank" + std::to_string(info_.rank) + ".json", comm_stats_json() + "\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: could not write --comm-stats: %s\n", first_line(e.what()).c_str());
+  }
+}
+
+// Only the object that ends up holding the group writes the statistics.
+DistributedContext::DistributedContext(DistributedContext&& other) noexcept
+    : info_(std::move(other.info_)), stats_(std::move(other.stats_)), started_(other.started_), impl_(std::move(other.impl_)) {
+  other.info_.comm_stats.clear();
+}
+
+DistributedContext& DistributedContext::operator=(DistributedContext&& other) noexcept {
+  if (this != &other) {
+    info_ = std::move(other.info_);
+    stats_ = std::move(other.stats_);
+    started_ = other.started_;
+    impl_ = std::move(other.impl_);
+    other.info_.comm_stats.clear();
+  }
+  return *this;
+}
+
+double DistributedContext::seconds_since_connect() const { return now_s() - started_; }
+
+void DistributedContext::record(const std::string& what, double seconds, int64_t bytes) {
+  auto& e = stats_.by_what[what];
+  e.calls += 1;
+  e.bytes += bytes;
+  e.seconds += seconds;
+  stats_.calls += 1;
+  stats_.bytes += bytes;
+  stats_.collective_s += seconds;
+}
+
+std::string DistributedContext::comm_stats_json() const {
+  const double wall = seconds_since_connect();
+  nlohmann::json j{{"rank", info_.rank},
+                   {"world_size", info_.world_size},
+                   {"wall_s", wall},
+                   {"rendezvous_s", stats_.rendezvous_s},
+                   {"collective_s", stats_.collective_s},
+                   {"collective_share", wall > 0 ? stats_.collective_s / wall : 0.0},
+                   {"calls", stats_.calls},
+                   {"bytes", stats_.bytes}};
+  j["by_what"] = nlohmann::json::object();
+  for (const auto& [what, e] : stats_.by_what) j["by_what"][what] = {{"calls", e.calls}, {"seconds", e.seconds}, {"bytes", e.bytes}};
+  return j.dump();
+}
 
 DistributedContext DistributedContext::connect(const LaunchOptions& options) { return connect(resolve_rank_info(options)); }
 
@@ -113,6 +176,7 @@ DistributedContext DistributedContext::connect(const RankInfo& info) {
   DistributedContext ctx;
   ctx.info_ = info;
   if (info.world_size == 1) return ctx;
+  ctx.info_.comm_stats.clear();  // written by the returned object only (set again below)
   // A peer that died must surface as an error from a collective, not as SIGPIPE killing this rank.
   std::signal(SIGPIPE, SIG_IGN);
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(info.timeout_s * 1000));
@@ -221,12 +285,16 @@ DistributedContext DistributedContext::connect(const RankInfo& info) {
     throw PeerError(me + ": could not connect the Gloo process group (a peer rank exited?): " + first_line(e.what()));
   }
   ctx.impl_ = std::move(impl);
+  ctx.stats_.rendezvous_s = ctx.seconds_since_connect();
+  ctx.info_.comm_stats = info.comm_stats;
   return ctx;
 }
 
 void DistributedContext::barrier(const std::string& what) {
   if (!impl_) return;
+  const double t0 = now_s();
   impl_->wait(impl_->group->barrier(), info_, what);
+  record(what, now_s() - t0, 0);
 }
 
 void DistributedContext::all_reduce_sum(std::vector<at::Tensor>& tensors, const std::string& what) {
@@ -234,7 +302,9 @@ void DistributedContext::all_reduce_sum(std::vector<at::Tensor>& tensors, const 
   for (auto& t : tensors) {
     TORCH_CHECK(t.is_contiguous(), "all_reduce_sum needs contiguous tensors");
     std::vector<at::Tensor> one{t};
+    const double t0 = now_s();
     impl_->wait(impl_->group->allreduce(one), info_, what);
+    record(what, now_s() - t0, bytes_of(one));
   }
 }
 
@@ -244,7 +314,9 @@ void DistributedContext::broadcast(at::Tensor& tensor, int root, const std::stri
   std::vector<at::Tensor> one{tensor};
   c10d::BroadcastOptions bo;
   bo.rootRank = root;
+  const double t0 = now_s();
   impl_->wait(impl_->group->broadcast(one, bo), info_, what);
+  record(what, now_s() - t0, bytes_of(one));
 }
 
 std::vector<at::Tensor> DistributedContext::all_gather(const at::Tensor& tensor, const std::string& what) {
@@ -252,7 +324,9 @@ std::vector<at::Tensor> DistributedContext::all_gather(const at::Tensor& tensor,
   std::vector<at::Tensor> in{tensor.contiguous()};
   std::vector<std::vector<at::Tensor>> out(1);
   for (int r = 0; r < info_.world_size; ++r) out[0].push_back(at::empty_like(in[0]));
+  const double t0 = now_s();
   impl_->wait(impl_->group->allgather(out, in), info_, what);
+  record(what, now_s() - t0, bytes_of(in));
   return out[0];
 }
 

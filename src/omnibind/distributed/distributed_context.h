@@ -5,6 +5,7 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,7 @@ struct LaunchOptions {
   int world_size = -1;      // --world-size, else WORLD_SIZE, else 1
   std::string master;       // --master host:port, else MASTER_ADDR:MASTER_PORT (default 127.0.0.1:29500)
   double timeout_s = 60;    // --dist-timeout: rendezvous and every collective
+  std::string comm_stats;   // --comm-stats PREFIX: each rank writes PREFIX.rank<R>.json at the end (CommStats)
 };
 
 struct RankInfo {
@@ -25,6 +27,20 @@ struct RankInfo {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   double timeout_s = 60;
+  std::string comm_stats;  // see LaunchOptions::comm_stats
+};
+
+// Where a rank's time went in collectives (docs/SCALING.md "Measured"): the time of each collective from
+// its start to its wait() returning, i.e. the transfer plus the wait for slower ranks, per `what` label.
+struct CommStats {
+  struct Entry {
+    int64_t calls = 0, bytes = 0;  // bytes: this rank's input tensors
+    double seconds = 0;
+  };
+  double rendezvous_s = 0;  // connect(): store + check-in + Gloo group
+  double collective_s = 0;  // sum over `by_what`
+  int64_t calls = 0, bytes = 0;
+  std::map<std::string, Entry> by_what;
 };
 
 // Flags over the environment; InputError (one line) for a rank outside [0, WORLD_SIZE), a world size
@@ -40,7 +56,7 @@ class PeerError : public std::runtime_error {
 class DistributedContext {
  public:
   DistributedContext();  // a single process (rank 0 of 1)
-  ~DistributedContext();
+  ~DistributedContext();  // with RankInfo::comm_stats set: writes comm_stats_json() to PREFIX.rank<R>.json
   DistributedContext(DistributedContext&&) noexcept;
   DistributedContext& operator=(DistributedContext&&) noexcept;
 
@@ -57,6 +73,11 @@ class DistributedContext {
   bool distributed() const { return info_.world_size > 1; }
   bool is_root() const { return info_.rank == 0; }
   const RankInfo& info() const { return info_; }
+  const CommStats& comm_stats() const { return stats_; }
+  // Seconds since connect() began (the denominator of the communication share).
+  double seconds_since_connect() const;
+  // {"rank","world_size","wall_s","rendezvous_s","collective_s","collective_share","calls","bytes","by_what":{...}}
+  std::string comm_stats_json() const;
 
   // Collectives (CPU tensors; world size 1: no-ops / the tensor itself). PeerError when a peer fails.
   void barrier(const std::string& what = "barrier");
@@ -71,7 +92,10 @@ class DistributedContext {
 
  private:
   struct Impl;
+  void record(const std::string& what, double seconds, int64_t bytes);
   RankInfo info_;
+  CommStats stats_;
+  double started_ = 0;  // steady clock seconds at connect()
   std::unique_ptr<Impl> impl_;
 };
 

@@ -8,6 +8,7 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/HNSW.h>
@@ -51,6 +52,26 @@ int64_t meta_int(const Catalog& c, const std::string& key, const std::string& di
 faiss::IndexIDMap2* as_idmap(faiss::Index* idx) { return dynamic_cast<faiss::IndexIDMap2*>(idx); }
 
 bool is_exact_type(const std::string& type) { return type == "Flat" || type == "IDMap,Flat"; }
+
+// L2-normalises rows in place; InputError naming the row (counted from `first`) for non-finite or zero rows.
+void normalise_rows(float* rows, int64_t n, int64_t dim, int64_t first = 0) {
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    float* r = rows + i * dim;
+    for (int64_t j = 0; j < dim; ++j) {
+      require(std::isfinite(r[j]), "row " + std::to_string(first + i) + " holds a non-finite value");
+      s += double(r[j]) * r[j];
+    }
+    require(s > 1e-24, "row " + std::to_string(first + i) + " is all zeros (cannot be normalised)");
+    const float inv = static_cast<float>(1.0 / std::sqrt(s));
+    for (int64_t j = 0; j < dim; ++j) r[j] *= inv;
+  }
+}
+
+std::string faiss_message(const std::exception& e) {
+  const std::string msg = e.what();
+  return msg.substr(0, msg.find('\n'));
+}
 }  // namespace
 
 void validate_index_type(const std::string& type, int64_t dim) {
@@ -121,6 +142,10 @@ std::string VectorIndex::index_path(int64_t gen) const { return dir_ + "/index."
 
 std::unique_ptr<faiss::Index> VectorIndex::new_empty_index() const {
   faiss::Index* base = faiss::index_factory(static_cast<int>(dim_), type_.c_str(), faiss::METRIC_INNER_PRODUCT);
+  // index_factory turns on polysemous training for IVF-PQ: a simulated annealing over the PQ codes (minutes
+  // even for a few thousand training rows) that only polysemous Hamming filtering uses, which searches
+  // here never enable (polysemous_ht stays 0), so it is skipped.
+  if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(base)) ivfpq->do_polysemous_training = false;
   auto* idmap = new faiss::IndexIDMap2(base);
   idmap->own_fields = true;
   return std::unique_ptr<faiss::Index>(idmap);
@@ -211,17 +236,7 @@ std::vector<int64_t> VectorIndex::add(const std::vector<ItemRecord>& items, cons
   require(n > 0, "nothing to add: 0 rows");
   require(static_cast<int64_t>(items.size()) == n, "internal: items/rows count mismatch");
   std::vector<float> buf(rows, rows + n * dim_);
-  for (int64_t i = 0; i < n; ++i) {
-    double s = 0;
-    float* r = buf.data() + i * dim_;
-    for (int64_t j = 0; j < dim_; ++j) {
-      require(std::isfinite(r[j]), "row " + std::to_string(i) + " holds a non-finite value");
-      s += double(r[j]) * r[j];
-    }
-    require(s > 1e-24, "row " + std::to_string(i) + " is all zeros (cannot be normalised)");
-    const float inv = static_cast<float>(1.0 / std::sqrt(s));
-    for (int64_t j = 0; j < dim_; ++j) r[j] *= inv;
-  }
+  normalise_rows(buf.data(), n, dim_);
   for (auto& it : items) require(!it.modality.empty(), "every item needs a modality");
 
   std::unique_lock lk(mu_);
@@ -285,6 +300,131 @@ std::vector<int64_t> VectorIndex::add(const std::vector<ItemRecord>& items, cons
     catalog_->set_meta("recall_at_10", std::to_string(r));
   }
   return ids;
+}
+
+bool VectorIndex::is_trained() const {
+  std::shared_lock lk(mu_);
+  return index_->is_trained;
+}
+
+void VectorIndex::train(const float* rows, int64_t n) {
+  require(mode_ == Mode::ReadWrite, dir_ + ": opened read-only");
+  std::unique_lock lk(mu_);
+  if (index_->is_trained) return;  // Flat, HNSW, ...: nothing to learn
+  require(index_->ntotal == 0, dir_ + ": the index already holds items; train it before the first add");
+  require(n > 0, "nothing to train on: 0 rows");
+  std::vector<float> buf(rows, rows + n * dim_);
+  normalise_rows(buf.data(), n, dim_);
+  const int64_t gen = generation_ + 1;
+  bool in_txn = false;
+  try {
+    try {
+      index_->train(n, buf.data());
+    } catch (const faiss::FaissException& e) {
+      throw InputError("index type '" + type_ + "' could not be trained on " + std::to_string(n) + " rows: " + faiss_message(e) +
+                       "; train on more rows or use a smaller index");
+    }
+    std::lock_guard cl(catalog_mu_);
+    catalog_->begin();
+    in_txn = true;
+    catalog_->set_meta("generation", std::to_string(gen));
+    catalog_->set_meta("trained_on", std::to_string(n));
+    write_generation(gen);
+    catalog_->commit();
+    in_txn = false;
+  } catch (...) {
+    if (in_txn) catalog_->rollback();
+    std::error_code ec;
+    fs::remove(index_path(gen), ec);
+    index_ = new_empty_index();  // untrained again, as committed
+    throw;
+  }
+  std::error_code ec;
+  fs::remove(index_path(generation_), ec);
+  generation_ = gen;
+}
+
+std::pair<int64_t, int64_t> VectorIndex::add_stream(
+    const std::function<bool(std::vector<ItemRecord>&, std::vector<float>&)>& next, bool measure) {
+  require(mode_ == Mode::ReadWrite, dir_ + ": opened read-only");
+  std::unique_lock lk(mu_);
+  const int64_t first = next_id_, gen = generation_ + 1;
+  int64_t count = 0;
+  bool in_txn = false;
+  std::vector<ItemRecord> items;
+  std::vector<float> rows;
+  try {
+    std::lock_guard cl(catalog_mu_);
+    catalog_->begin();
+    in_txn = true;
+    for (;;) {
+      items.clear();
+      rows.clear();
+      if (!next(items, rows)) break;
+      const int64_t n = static_cast<int64_t>(items.size());
+      if (n == 0) continue;
+      require(static_cast<int64_t>(rows.size()) == n * dim_, "internal: a chunk of " + std::to_string(n) + " items holds " +
+                                                                 std::to_string(rows.size()) + " values, not n x " +
+                                                                 std::to_string(dim_));
+      normalise_rows(rows.data(), n, dim_, count);
+      for (auto& it : items) require(!it.modality.empty(), "every item needs a modality");
+      if (!index_->is_trained) {
+        try {
+          index_->train(n, rows.data());
+        } catch (const faiss::FaissException& e) {
+          throw InputError("index type '" + type_ + "' could not be trained on the first chunk (" + std::to_string(n) +
+                           " rows): " + faiss_message(e) + "; train it on a sample first");
+        }
+      }
+      std::vector<idx_t> ids(n);
+      for (int64_t i = 0; i < n; ++i) ids[i] = first + count + i;
+      index_->add_with_ids(n, rows.data(), ids.data());
+      for (int64_t i = 0; i < n; ++i) {
+        ItemRecord& r = items[i];
+        r.id = ids[i];
+        if (r.metadata.empty()) r.metadata = "{}";
+        catalog_->insert(r, rows.data() + i * dim_, dim_);
+        auto meta = nlohmann::json::parse(r.metadata, nullptr, false);
+        if (!meta.is_object()) meta = nlohmann::json::object();
+        cache_[r.id] = Cached{r.modality, r.labels, std::move(meta)};
+      }
+      count += n;
+    }
+    if (count == 0) {
+      catalog_->rollback();
+      return {first, 0};
+    }
+    catalog_->set_meta("generation", std::to_string(gen));
+    catalog_->set_meta("next_id", std::to_string(first + count));
+    write_generation(gen);
+    failpoint("add_before_commit");
+    catalog_->commit();
+    in_txn = false;
+  } catch (...) {
+    if (in_txn) catalog_->rollback();
+    std::error_code ec;
+    fs::remove(index_path(gen), ec);
+    for (int64_t id = first; id < first + count + static_cast<int64_t>(items.size()); ++id) cache_.erase(id);
+    try {
+      std::unique_ptr<faiss::Index> idx(faiss::read_index(index_path(generation_).c_str()));
+      index_ = std::move(idx);
+    } catch (...) {
+      index_ = rebuild_from_catalog();
+    }
+    throw;
+  }
+  failpoint("add_after_commit");
+  std::error_code ec;
+  fs::remove(index_path(generation_), ec);
+  generation_ = gen;
+  next_id_ = first + count;
+  lk.unlock();
+  if (measure && !is_exact_type(type_)) {
+    double r = measure_recall();
+    std::lock_guard cl(catalog_mu_);
+    catalog_->set_meta("recall_at_10", std::to_string(r));
+  }
+  return {first, count};
 }
 
 size_t VectorIndex::remove(const std::vector<int64_t>& ids) {
@@ -446,32 +586,62 @@ double VectorIndex::measure_recall(int64_t nq, int64_t k) const {
   std::shared_lock lk(mu_);
   const int64_t total = index_->ntotal;
   if (total == 0) return 1.0;
-  // Exact ground truth over the catalog's stored vectors (the index itself may be lossy).
-  faiss::IndexFlatIP exact(dim_);
-  std::vector<int64_t> ids;
+  // Exact ground truth over the catalog's stored vectors (the index itself may be lossy), streamed in
+  // chunks with a running top-k per query: memory is one chunk, whatever the index size.
+  nq = std::min<int64_t>(nq, total);
+  k = std::min(k, total);
+  const int64_t step = total / nq;
+  std::vector<float> queries(nq * dim_);
+  constexpr int64_t kChunk = 16384;
+  std::vector<std::vector<std::pair<float, int64_t>>> best(nq);  // per query: (score, id), best first
   {
     std::lock_guard cl(catalog_mu_);
-    std::vector<float> rows;
-    catalog_->for_each([&](const ItemRecord& r, const float* v) {
-      ids.push_back(r.id);
-      rows.insert(rows.end(), v, v + dim_);
+    int64_t pos = 0, q = 0;
+    catalog_->for_each([&](const ItemRecord&, const float* v) {  // the queries: every step-th stored vector
+      if (q < nq && pos == q * step) std::copy(v, v + dim_, queries.data() + (q++) * dim_);
+      ++pos;
     }, true);
-    exact.add(static_cast<idx_t>(ids.size()), rows.data());
+    faiss::IndexFlatIP chunk(dim_);
+    std::vector<int64_t> chunk_ids;
+    std::vector<float> D(nq * k);
+    std::vector<idx_t> I(nq * k);
+    auto flush = [&] {
+      if (chunk_ids.empty()) return;
+      const int64_t kk = std::min<int64_t>(k, static_cast<int64_t>(chunk_ids.size()));
+      chunk.search(nq, queries.data(), kk, D.data(), I.data());
+      for (int64_t qi = 0; qi < nq; ++qi) {
+        auto& b = best[qi];
+        for (int64_t i = 0; i < kk; ++i)
+          if (I[qi * kk + i] >= 0) b.emplace_back(D[qi * kk + i], chunk_ids[I[qi * kk + i]]);
+        std::sort(b.begin(), b.end(), [](const auto& x, const auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
+        if (static_cast<int64_t>(b.size()) > k) b.resize(k);
+      }
+      chunk.reset();
+      chunk_ids.clear();
+    };
+    std::vector<float> rows;
+    rows.reserve(kChunk * dim_);
+    catalog_->for_each([&](const ItemRecord& r, const float* v) {
+      chunk_ids.push_back(r.id);
+      rows.insert(rows.end(), v, v + dim_);
+      if (static_cast<int64_t>(chunk_ids.size()) == kChunk) {
+        chunk.add(kChunk, rows.data());
+        rows.clear();
+        flush();
+      }
+    }, true);
+    if (!chunk_ids.empty()) {
+      chunk.add(static_cast<idx_t>(chunk_ids.size()), rows.data());
+      flush();
+    }
   }
-  nq = std::min<int64_t>(nq, static_cast<int64_t>(ids.size()));
-  k = std::min(k, total);
-  std::vector<float> queries(nq * dim_);
-  const int64_t step = static_cast<int64_t>(ids.size()) / nq;
-  for (int64_t q = 0; q < nq; ++q) exact.reconstruct(q * step, queries.data() + q * dim_);
-  std::vector<float> D(nq * k), D2;
-  std::vector<idx_t> I(nq * k), I2;
-  exact.search(nq, queries.data(), k, D.data(), I.data());
+  std::vector<float> D2;
+  std::vector<idx_t> I2;
   raw_search(index_.get(), queries.data(), nq, k, nprobe_, std::max<int>(ef_search_, static_cast<int>(k)), D2, I2);
   int64_t hit = 0;
   for (int64_t q = 0; q < nq; ++q) {
     std::set<int64_t> truth;
-    for (int64_t i = 0; i < k; ++i)
-      if (I[q * k + i] >= 0) truth.insert(ids[I[q * k + i]]);
+    for (const auto& [score, id] : best[q]) truth.insert(id);
     for (int64_t i = 0; i < k; ++i) hit += truth.count(I2[q * k + i]);
   }
   return double(hit) / double(nq * k);

@@ -11,6 +11,7 @@
 // one writer per directory (an flock on DIR/lock), any number of readers.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -82,6 +83,21 @@ class VectorIndex {
                            bool measure_recall = true);
   size_t remove(const std::vector<int64_t>& ids);  // number removed; unknown ids are ignored
 
+  // Trains an empty index of a type that needs it (IVF, PQ, ...) on a sample [n, dim] (normalised
+  // here) and commits it as a new generation, so that later adds go in without training; the bulk path
+  // for pools larger than memory (docs/SCALING.md "The index at scale"). InputError when the index is
+  // not empty, or FAISS refuses the sample (too few rows for the type). A no-op for types that need no
+  // training.
+  void train(const float* rows, int64_t n);
+  bool is_trained() const;
+
+  // Streams rows into ONE catalog transaction and ONE new generation (all or nothing, like add()):
+  // `next(items, rows)` fills up to one chunk (rows [items.size(), dim] f32, row-major) and returns false
+  // when the stream is done. Memory: one chunk at a time plus the index structure (for IVF/PQ the codes,
+  // not the vectors). An untrained index is trained on the first chunk. Returns {first id, count}.
+  std::pair<int64_t, int64_t> add_stream(const std::function<bool(std::vector<ItemRecord>&, std::vector<float>&)>& next,
+                                         bool measure_recall = true);
+
   // Top-k by inner product; `query` is [dim]. Filters are applied by over-fetching.
   std::vector<Hit> search(const float* query, int64_t k, const Filter& filter = {}, int nprobe = 0) const;
   // Several queries at once, no filter: [nq, dim] -> nq lists of k hits (for batched serving).
@@ -90,7 +106,8 @@ class VectorIndex {
   std::optional<ItemRecord> item(int64_t id) const;
   bool vector(int64_t id, std::vector<float>& out) const;  // the exact stored (normalised) vector
   IndexInfo info() const;
-  // recall@k of the index against exact search, over up to nq stored vectors as queries.
+  // recall@k of the index against exact search, over up to nq stored vectors as queries (the exact
+  // search streams the catalog in chunks: memory is one chunk, not the index's vectors).
   double measure_recall(int64_t nq = 200, int64_t k = 10) const;
   // Every item (optionally with vectors) in id order; used by classification.
   void for_each(const std::function<void(const ItemRecord&, const float*)>& fn, bool with_vectors) const;
