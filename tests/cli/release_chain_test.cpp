@@ -10,6 +10,11 @@
 //    command line's order).
 // Everything goes through the built binary; the bundle is made once and shared by the tests.
 //
+// Issue 20 item 4: the same chain for a Full-shaped bundle (binding::preset_config("full") at the
+// fixtures' widths): Large's experts plus EVA_18B (eva_clip_18b on the eva_clip_18b_mini fixture, the
+// backbone, whose image and text embeddings enter the unified space as
+// normalize(0.1 * IB heads + 0.9 * EVA_18B)), all four modalities (ReleaseChainFull.*).
+//
 // The binding is binding::preset_config("large") with the widths the fixtures' expected embeddings have.
 // In OmniBind the Uni3D spaces also take image and text, as EVA_E14p's embeddings (Uni3D.emb_images /
 // emb_texts call the EVA02-E object), which works because Uni3D and EVA02-E both give 1024-d vectors;
@@ -26,6 +31,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -90,6 +96,10 @@ std::map<std::string, at::Tensor> reference_rows(const ExpertFx& e, const std::s
   } else if (e.family == "clap") {
     if (modality == "audio") by_list("audio", "file", "expected_model.safetensors", "audio/omnibind", false);
     if (modality == "text") by_list("texts", "text", "expected_model.safetensors", "text/omnibind", true);
+  } else if (e.family == "eva_clip_18b") {
+    // OmniBind's EVA_18B tokenizes at 42 (the fixture's text_ctx42 rows).
+    if (modality == "image") by_list("images", "file", "expected_model.safetensors", "image/omnibind_embedding", false);
+    if (modality == "text") by_list("texts", "text", "expected_model.safetensors", "text_ctx42/omnibind_embedding", true);
   } else if (e.family == "eva_clip" || e.family == "open_clip" || e.family == "siglip") {
     if (modality == "image") by_list("images", "file", "expected_model.safetensors", "image/omnibind_embedding", false);
     if (modality == "text") by_list("texts", "text", "expected_model.safetensors", "text/omnibind_embedding", true);
@@ -124,6 +134,7 @@ std::map<std::string, at::Tensor> reference_rows(const ExpertFx& e, const std::s
 
 // Everything the tests share, made once: binding, heads, the experts' files and the bundle.
 struct Chain {
+  std::string preset;  // "large" | "full"
   fs::path dir;
   std::string binding, heads, bundle;
   binding::BindingConfig config;
@@ -131,8 +142,9 @@ struct Chain {
   bool uni3d_takes_eva = false;  // fixtures' Uni3D and EVA02 of one width: Large's Uni3D image/text slots
   std::string convert_error;
 
-  Chain() {
-    dir = testkit::make_temp_dir("release_chain");
+  explicit Chain(const std::string& preset_name) : preset(preset_name) {
+    const bool full = preset == "full";
+    dir = testkit::make_temp_dir("release_chain_" + preset);
     // The three WavCaps and the three Uni3D spaces load one fixture checkpoint each, placed under the
     // released file names (distinct files, so three instances load, as with the real checkpoints).
     auto link = [&](const std::string& src, const std::string& rel) {
@@ -173,8 +185,11 @@ struct Chain {
     experts.push_back({"IB", "imagebind", "imagebind_mini", fixture("imagebind_mini/weights.pt"),
                        fixture("imagebind_mini/config.json"), {{"bpe", fixture("imagebind_mini/bpe_simple_vocab_16e6.txt.gz")}},
                        {"audio", "image", "text"}});
+    if (full)  // OmniBind-Full runs EVA-CLIP-18B for image and text (the backbone space)
+      experts.push_back({"EVA_18B", "eva_clip_18b", "eva_clip_18b_mini", fixture("eva_clip_18b_mini/weights.safetensors"),
+                         fixture("eva_clip_18b_mini/config.json"), {{"bpe", bpe}}, image_text});
 
-    // The binding: Large's experts, slots and router inputs (binding::preset_config("large")) at the
+    // The binding: Large's (Full's) experts, slots and router inputs (binding::preset_config("large")) at the
     // fixtures' widths, read from their expected embeddings.
     std::map<std::string, int64_t> dims;
     for (auto& e : experts) {
@@ -182,15 +197,18 @@ struct Chain {
       const auto rows = reference_rows(e, m);
       if (!rows.empty()) dims[e.name] = rows.begin()->second.numel();
     }
-    dims["EVA_18B"] = 40;  // the backbone: only the unified width (Large never runs EVA-CLIP-18B)
+    if (!full) dims["EVA_18B"] = 40;  // the backbone: only the unified width (Large never runs EVA-CLIP-18B)
     uni3d_takes_eva = dims.count("UNI3D_L") && dims.count("EVA_E14p") && dims["UNI3D_L"] == dims["EVA_E14p"];
-    config = binding::preset_config("large");
-    config.name = "large_mini";
+    config = binding::preset_config(preset);
+    config.name = preset + "_mini";
     config.projector_hidden = 64;
     config.router_hidden = {32, 12};
     for (auto& s : config.experts) {
       s.dim = dims.count(s.name) ? dims[s.name] : 0;
-      if (s.name.rfind("UNI3D_", 0) == 0 && !uni3d_takes_eva) s.modalities = {"point"};
+      if (s.name.rfind("UNI3D_", 0) == 0 && !uni3d_takes_eva) {
+        s.modalities = {"point"};
+        s.extra_inputs.clear();  // Full's Uni3D spaces also read image (EVA_E14p's) for the router
+      }
     }
     if (uni3d_takes_eva) {
       // As in OmniBind: the Uni3D spaces' image and text inputs are EVA_E14p's embeddings.
@@ -209,7 +227,7 @@ struct Chain {
     heads = (dir / "heads.pt").string();  // torch.save zip, the reference's state-dict keys
     tensor_io::write_checkpoint(heads, pipeline::random_official_heads(config, {.seed = 15}));
 
-    bundle = (dir / "large_mini.bundle").string();
+    bundle = (dir / (preset + "_mini.bundle")).string();
     auto r = run_cli(convert_args(experts, bundle));
     if (r.exit_code != 0) convert_error = "convert failed (" + std::to_string(r.exit_code) + "): " + r.err;
   }
@@ -243,9 +261,11 @@ struct Chain {
   }
 };
 
-const Chain& chain() {
-  static Chain c;
-  return c;
+const Chain& chain(const std::string& preset = "large") {
+  static std::map<std::string, std::unique_ptr<Chain>> chains;
+  auto& c = chains[preset];
+  if (!c) c = std::make_unique<Chain>(preset);
+  return *c;
 }
 
 void add_inputs(std::vector<std::string>& args, const std::string& modality, const std::vector<std::string>& inputs) {
@@ -266,8 +286,8 @@ double cosine(const at::Tensor& a, const at::Tensor& b) {
 }
 
 // The whole check for one modality; `inputs` are files (or texts) in the order given to every call.
-void check_chain(const std::string& modality, const std::vector<std::string>& inputs) {
-  const Chain& c = chain();
+void check_chain(const std::string& modality, const std::vector<std::string>& inputs, const std::string& preset = "large") {
+  const Chain& c = chain(preset);
   ASSERT_TRUE(c.convert_error.empty()) << c.convert_error;
   const fs::path dir = c.dir / modality;
   fs::create_directories(dir);
@@ -352,8 +372,8 @@ void check_chain(const std::string& modality, const std::vector<std::string>& in
 // draws, which a bundle cannot take), clips under 25 ms (shorter than one of ImageBind's kaldi fbank
 // frames: ImageBind refuses them, so an audio call of the whole binding does) and texts over 40 bytes
 // (SigLIP refuses texts of more than 64 tokens: the reference does not truncate).
-std::vector<std::string> fixture_inputs(const std::string& modality) {
-  const Chain& c = chain();
+std::vector<std::string> fixture_inputs(const std::string& modality, const std::string& preset = "large") {
+  const Chain& c = chain(preset);
   std::vector<std::string> out, seen_dirs;
   std::vector<std::string> contents;
   auto add_file = [&](const std::string& path) {
@@ -395,7 +415,7 @@ std::vector<std::string> fixture_inputs(const std::string& modality) {
         if (!usable_clip(f.at("frames").get<double>(), rate)) continue;
         add_file(testkit::shared_path(dir + "inputs/" + base(f.at("file").get<std::string>())));
       }
-    } else {  // eva_clip, open_clip, siglip images
+    } else {  // eva_clip, eva_clip_18b, open_clip, siglip images
       for (auto& f : in.at("images")) add_file(testkit::shared_path(dir + "inputs/" + base(f.at("file").get<std::string>())));
     }
   }
@@ -485,23 +505,25 @@ TEST(ReleaseChain, OneCheckpointFeedingTwoSpacesIsStoredAndLoadedOnce) {
   }
 }
 
-// The binding is Large's: same spaces in the same order, same slots and router inputs per modality,
-// Large's head count; the only departure is the documented one when Uni3D and EVA02 widths differ.
-TEST(ReleaseChain, TheBindingHasLargesShape) {
-  OMNIBIND_REQUIRE_SHARED();
-  const Chain& c = chain();
-  const binding::BindingConfig large = binding::preset_config("large");
-  ASSERT_EQ(c.config.experts.size(), large.experts.size());
-  for (size_t i = 0; i < large.experts.size(); ++i) {
-    EXPECT_EQ(c.config.experts[i].name, large.experts[i].name);
-    EXPECT_GT(c.config.experts[i].dim, 0) << large.experts[i].name;
+namespace {
+
+// The binding is the preset's: same spaces in the same order, same slots and router inputs per
+// modality, the preset's head count and backbone handling; the only departure is the documented one
+// when Uni3D and EVA02 widths differ.
+void expect_preset_shape(const std::string& preset) {
+  const Chain& c = chain(preset);
+  const binding::BindingConfig want = binding::preset_config(preset);
+  ASSERT_EQ(c.config.experts.size(), want.experts.size());
+  for (size_t i = 0; i < want.experts.size(); ++i) {
+    EXPECT_EQ(c.config.experts[i].name, want.experts[i].name);
+    EXPECT_GT(c.config.experts[i].dim, 0) << want.experts[i].name;
   }
-  EXPECT_EQ(c.config.backbone, large.backbone);
-  EXPECT_EQ(c.config.backbone_in_output, large.backbone_in_output);
-  EXPECT_EQ(c.config.heads_per_space, large.heads_per_space);
+  EXPECT_EQ(c.config.backbone, want.backbone);
+  EXPECT_EQ(c.config.backbone_in_output, want.backbone_in_output);
+  EXPECT_EQ(c.config.heads_per_space, want.heads_per_space);
   for (const auto& m : binding::all_modalities()) {
-    std::vector<std::string> slots, router = large.router_inputs.at(m);
-    for (auto& s : large.slots(m))
+    std::vector<std::string> slots, router = want.router_inputs.at(m);
+    for (auto& s : want.slots(m))
       if (c.uni3d_takes_eva || m == "point" || s.rfind("UNI3D_", 0) != 0) slots.push_back(s);
     if (!c.uni3d_takes_eva)
       for (auto& n : router)
@@ -509,6 +531,44 @@ TEST(ReleaseChain, TheBindingHasLargesShape) {
     EXPECT_EQ(c.config.slots(m), slots) << m;
     EXPECT_EQ(c.config.router_inputs.at(m), router) << m;
   }
-  std::printf("[chain] binding: %s\n", c.uni3d_takes_eva ? "Large's own (Uni3D and EVA02 of one width)"
-                                                          : "Large with point-only Uni3D spaces (Uni3D and EVA02 widths differ)");
+  std::printf("[chain] %s binding: %s\n", preset.c_str(),
+              c.uni3d_takes_eva ? "the preset's own (Uni3D and EVA02 of one width)"
+                                : "the preset's with point-only Uni3D spaces (Uni3D and EVA02 widths differ)");
 }
+
+}  // namespace
+
+TEST(ReleaseChain, TheBindingHasLargesShape) {
+  OMNIBIND_REQUIRE_SHARED();
+  expect_preset_shape("large");
+}
+
+// ---------------------------------------------------------------- Full (issue 20)
+
+TEST(ReleaseChainFull, TheBindingHasFullsShape) {
+  OMNIBIND_REQUIRE_SHARED();
+  expect_preset_shape("full");
+  const Chain& c = chain("full");
+  EXPECT_TRUE(c.config.backbone_in_output);
+  for (const char* m : {"image", "text"}) {
+    const auto names = c.config.required_inputs(m);
+    EXPECT_NE(std::find(names.begin(), names.end(), "EVA_18B"), names.end()) << m << ": Full runs EVA-CLIP-18B";
+  }
+  ASSERT_TRUE(c.convert_error.empty()) << c.convert_error;
+  const json manifest = read_json(c.bundle + "/bundle.json");
+  bool has = false;
+  for (auto& e : manifest.at("experts"))
+    if (e.at("name") == "EVA_18B") has = e.at("family") == "eva_clip_18b";
+  EXPECT_TRUE(has) << manifest.dump();
+}
+
+// embed --model on the Full-shaped bundle, each modality as for Large.
+class ReleaseChainFullModality : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ReleaseChainFullModality, BundleEqualsExpertsPlusFuseAndTheReference) {
+  OMNIBIND_REQUIRE_SHARED();
+  check_chain(GetParam(), fixture_inputs(GetParam(), "full"), "full");
+}
+
+INSTANTIATE_TEST_SUITE_P(ReleaseChainFull, ReleaseChainFullModality, ::testing::Values("audio", "image", "point", "text"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });

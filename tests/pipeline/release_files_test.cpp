@@ -29,7 +29,7 @@ void touch(const fs::path& p, const std::string& content = "x") {
 }  // namespace
 
 TEST(ReleaseFiles, TableCoversEveryBoundSpaceOfBaseAndLarge) {
-  for (const char* preset : {"base", "large"}) {
+  for (const char* preset : {"base", "large", "full"}) {
     const ReleaseTable t = release_table(preset);
     const auto config = binding::preset_config(preset);
     // Every space a modality needs has a row; every row is a bound space with a family, a size and files.
@@ -66,7 +66,15 @@ TEST(ReleaseFiles, TableCoversEveryBoundSpaceOfBaseAndLarge) {
   const auto names = large.file_names();
   EXPECT_NE(std::find(names.begin(), names.end(), "UNI3D_M.config"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "SigLip_384.spiece"), names.end());
-  EXPECT_NE(testkit::input_error_of([] { release_table("full"); }).find("base and large"), std::string::npos);
+  // Full = Large + EVA_18B (EVA-CLIP-18B: the .fp16.pt or the hub shards).
+  const ReleaseTable full = release_table("Full");
+  EXPECT_EQ(full.spaces.size(), 14u);
+  EXPECT_EQ(full.space("EVA_18B")->family, "eva_clip_18b");
+  EXPECT_EQ(full.space("EVA_18B")->bpe, "bpe");
+  EXPECT_EQ(full.file("EVA_18B")->hub_repos.front(), "BAAI/EVA-CLIP-18B");
+  EXPECT_EQ(full.file("heads")->paths.front(), "checkpoints/projs/full.pt");
+  EXPECT_EQ(large.space("EVA_18B"), nullptr);  // Large never runs EVA-CLIP-18B (backbone width only)
+  EXPECT_NE(testkit::input_error_of([] { release_table("huge"); }).find("base, large and full"), std::string::npos);
 }
 
 TEST(ReleaseFiles, SearchOrder) {
@@ -157,6 +165,8 @@ TEST(ReleaseFiles, DetectsEachFamilyFromItsKeys) {
   EXPECT_EQ(detect("clap_mini/base/weights.pt").size, "base");
   EXPECT_EQ(detect("clap_mini/base/weights.pt").family, "clap");
   EXPECT_EQ(detect("eva02_clip_mini/weights.pt").family, "eva_clip");
+  EXPECT_EQ(detect("eva_clip_18b_mini/weights.safetensors").family, "eva_clip_18b");
+  EXPECT_EQ(detect("eva_clip_18b_mini/weights.safetensors").phrase, "an EVA-CLIP-18B");
   EXPECT_EQ(detect("dfn_clip_mini/weights.pt").family, "open_clip");
   EXPECT_EQ(detect("siglip_mini/so400m14/weights.safetensors").family, "siglip");
   EXPECT_EQ(detect("siglip_mini/so400m14/weights.safetensors").size, "");  // custom widths
