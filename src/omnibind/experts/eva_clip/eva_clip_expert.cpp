@@ -3,7 +3,11 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <cstdlib>
+#include <mutex>
+
 #include "omnibind/common/error.h"
+#include "omnibind/experts/eva18b_stream/streamed_vision.h"
 #include "omnibind/experts/expert_messages.h"
 #include "omnibind/experts/eva_clip/eva_clip_checkpoint.h"
 #include "omnibind/experts/eva_clip/eva_clip_model.h"
@@ -11,6 +15,7 @@
 #include "omnibind/media/image.h"
 #include "omnibind/preprocess/clip_image.h"
 #include "omnibind/preprocess/clip_tokenizer.h"
+#include "omnibind/tensor_io/block_stream.h"
 #include "omnibind/tensor_io/compute_threads.h"
 
 namespace omnibind::experts::eva_clip {
@@ -24,6 +29,21 @@ bool kept_as_stored(tensor_io::DType d, at::ScalarType t) {
   return d == D::F32 || d == D::BF16 || d == D::F16;
 }
 
+// Whether a vision tower whose blocks are `block_bytes` is streamed from the mapped file block by block
+// (experts/eva18b_stream: EVA-CLIP-18B's 35 GB of blocks do not fit a 24 GB machine) instead of
+// loaded: OMNIBIND_STREAM_VISION=always|never decides; otherwise when the blocks would take more than
+// half of the memory available now. Streaming gives the same numbers (bit-identical at fp32).
+bool stream_vision_tower(uint64_t block_bytes, const std::string& name) {
+  const char* env = std::getenv("OMNIBIND_STREAM_VISION");
+  const std::string mode = env ? env : "";
+  if (mode == "always") return true;
+  if (mode == "never") return false;
+  if (!mode.empty() && mode != "auto")
+    throw InputError(name + ": OMNIBIND_STREAM_VISION must be always, never or auto, got '" + mode + "'");
+  const uint64_t available = tensor_io::memory_available_bytes();
+  return available > 0 && block_bytes > available / 2;
+}
+
 // What differs between the two registered EVA-CLIP experts (OmniBind's EVA_E14p and EVA_18B).
 struct Variant {
   std::string name, key;        // registered name, OmniBind key
@@ -31,11 +51,12 @@ struct Variant {
   std::string weights_hint;     // the released file, for "needs a weights file"
   int64_t text_tokens = 0;      // 0: the model's context; else OmniBind's tokenizer max_length (42)
   bool crop_choice = false;     // --image-crop round|floor accepted
+  bool can_stream = false;      // the vision tower may be streamed (stream_vision_tower)
 };
 
-const Variant kEvaE14p{"eva_clip", "EVA_E14p", "", "EVA02_CLIP_E_psz14_plus_s9B.pt", 0, false};
+const Variant kEvaE14p{"eva_clip", "EVA_E14p", "", "EVA02_CLIP_E_psz14_plus_s9B.pt", 0, false, false};
 // OmniBind's EVA_18B: CLIPTokenizer(max_length=42, truncation=True): SOT + at most 40 tokens + EOT.
-const Variant kEva18b{"eva_clip_18b", "EVA_18B", "EVA-CLIP-18B", "EVA_CLIP_18B_psz14_s6B.fp16.pt", 42, true};
+const Variant kEva18b{"eva_clip_18b", "EVA_18B", "EVA-CLIP-18B", "EVA_CLIP_18B_psz14_s6B.fp16.pt", 42, true, true};
 
 class EvaClipExpert : public Expert {
  public:
@@ -57,11 +78,35 @@ class EvaClipExpert : public Expert {
     ckpt_ = open_checkpoint(o.weights);
     require_config_matches(ckpt_, config, name_);
     require_complete(ckpt_, config);
+    // The vision blocks' bytes as they would be held (16-bit files stay 16-bit in bf16 or stay mapped in fp32).
+    std::vector<std::string> block_prefixes;
+    for (int64_t i = 0; i < config.vision.layers; ++i) block_prefixes.push_back(EvaVisionTower::block_prefix(i, ckpt_.layout) + ".");
+    uint64_t block_bytes = 0;
+    for (const auto& n : ckpt_.dict->names())
+      for (const auto& p : block_prefixes)
+        if (n.rfind(p, 0) == 0) {
+          const auto& raw = ckpt_.dict->at(n);
+          block_bytes += static_cast<uint64_t>(raw.numel()) * (dtype == at::kBFloat16 ? 2 : tensor_io::dtype_size(raw.dtype));
+          break;
+        }
+    const bool streamed = v.can_stream && stream_vision_tower(block_bytes, name_);
     WeightSource w(*ckpt_.dict, dtype, "EVA-CLIP");
-    model_ = std::make_unique<EvaClipModel>(
-        EvaClipModel::load(config, w, ckpt_.text_prefix, ckpt_.logit_scale_key, EvaClipModel::kAll, ckpt_.layout));
-    // The reference's "logit_scale" is replaced by "text.logit_scale" when a file has both.
+    model_ = std::make_unique<EvaClipModel>(EvaClipModel::load(config, w, ckpt_.text_prefix, ckpt_.logit_scale_key,
+                                                               streamed ? EvaClipModel::kText : EvaClipModel::kAll, ckpt_.layout));
     std::vector<std::string> ignored;
+    if (streamed) {
+      // The stem, final norm and head are loaded (and checked) by StreamedVision, each block (strictly)
+      // when it is streamed; the text tower stays resident.
+      streamed_vision_ = std::make_unique<eva18b_stream::StreamedVision>(*ckpt_.dict, config.vision, config.embed_dim, dtype,
+                                                                         tensor_io::BlockStreamOptions{}, ckpt_.layout);
+      const std::vector<std::string> vision_roots = ckpt_.layout == EvaKeyLayout::HuggingFace
+                                                        ? std::vector<std::string>{"vision_model.", "visual_projection."}
+                                                        : std::vector<std::string>{"visual."};
+      for (const auto& n : ckpt_.dict->names())
+        for (const auto& r : vision_roots)
+          if (n.rfind(r, 0) == 0) ignored.push_back(n);
+    }
+    // The reference's "logit_scale" is replaced by "text.logit_scale" when a file has both.
     if (ckpt_.logit_scale_key != "logit_scale") ignored.push_back("logit_scale");
     // transformers' persistent position-id buffers (older hub saves): not weights.
     if (ckpt_.layout == EvaKeyLayout::HuggingFace)
@@ -75,7 +120,7 @@ class EvaClipExpert : public Expert {
       const auto& raw = ckpt_.dict->at(n);  // (logit_scale, 0-d, is read as a number)
       views = views || (raw.numel() > 1 && kept_as_stored(raw.dtype, dtype));
     }
-    if (!views) ckpt_.dict.reset();
+    if (!views && !streamed) ckpt_.dict.reset();
   }
 
   const std::string& name() const override { return name_; }
@@ -127,6 +172,11 @@ class EvaClipExpert : public Expert {
         require(batch.dim() == 4 && batch.size(1) == 3 && batch.size(2) == s && batch.size(3) == s,
                 name_ + " image batch has shape " + shape_of(batch) + ", expected [B, 3, " + std::to_string(s) + ", " +
                     std::to_string(s) + "]");
+        if (streamed_vision_) {
+          // One pass over the file per batch: every image goes through a block before the next is read.
+          std::lock_guard<std::mutex> lock(stream_mutex_);
+          return omnibind_normalize(streamed_vision_->forward(batch.to(at::kFloat)));
+        }
         return omnibind_normalize(model_->encode_image(batch.to(at::kFloat)));
       }
       case Modality::Text: {
@@ -147,7 +197,9 @@ class EvaClipExpert : public Expert {
   std::string name_;
   preprocess::ImageResize crop_ = preprocess::ImageResize::ShortestCrop;
   EvaClipCheckpoint ckpt_;  // owns the mapped file the 16-bit (bf16) or float32 weights point into
-  std::unique_ptr<EvaClipModel> model_;
+  std::unique_ptr<EvaClipModel> model_;  // without vision blocks when streamed
+  std::unique_ptr<eva18b_stream::StreamedVision> streamed_vision_;  // EVA-CLIP-18B's vision from the mapped file
+  mutable std::mutex stream_mutex_;
   std::unique_ptr<preprocess::ClipTokenizer> tokenizer_;
 };
 
