@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "omnibind/common/error.h"
 #include "omnibind/experts/eva_clip/eva_clip_expert.h"
@@ -43,6 +44,7 @@ TEST(EvaClip18bExpertStream, StreamedAndResidentExpertsAgreeBitForBit) {
   std::vector<std::pair<std::string, at::Tensor>> t16;
   for (auto& [n, t] : f.tensors()) t16.emplace_back(n, n == "logit_scale" ? t : t.to(at::kHalf));
   tensor_io::write_torch_checkpoint(dir + "/EVA_CLIP_18B_psz14_s6B.fp16.pt", t16);
+  std::filesystem::create_directories(dir + "/hf");
   testkit::write_eva18b_hf_shards(fx("weights.safetensors"), f.config.vision.width, f.config.text.width, dir + "/hf", 3);
 
   std::vector<at::Tensor> ids;
