@@ -225,6 +225,24 @@ void VectorIndex::write_generation(int64_t gen) const {
   write_file_atomically(index_path(gen), [&](const std::string& tmp) { faiss::write_index(index_.get(), tmp.c_str()); });
 }
 
+void VectorIndex::abandon_generation(int64_t gen, bool in_txn) {
+  if (in_txn) catalog_->rollback();
+  std::error_code ec;
+  fs::remove(index_path(gen), ec);
+  try {
+    std::unique_ptr<faiss::Index> idx(faiss::read_index(index_path(generation_).c_str()));
+    index_ = std::move(idx);
+  } catch (...) {
+    index_ = rebuild_from_catalog();
+  }
+}
+
+void VectorIndex::adopt_generation(int64_t gen) {
+  std::error_code ec;
+  fs::remove(index_path(generation_), ec);
+  generation_ = gen;
+}
+
 int64_t VectorIndex::size() const {
   std::shared_lock lk(mu_);
   return index_->ntotal;
@@ -271,22 +289,11 @@ std::vector<int64_t> VectorIndex::add(const std::vector<ItemRecord>& items, cons
     catalog_->commit();
     in_txn = false;
   } catch (...) {
-    if (in_txn) catalog_->rollback();
-    std::error_code ec;
-    fs::remove(index_path(gen), ec);
-    // Back to the last committed state (the in-memory index may hold the new rows).
-    try {
-      std::unique_ptr<faiss::Index> idx(faiss::read_index(index_path(generation_).c_str()));
-      index_ = std::move(idx);
-    } catch (...) {
-      index_ = rebuild_from_catalog();
-    }
+    abandon_generation(gen, in_txn);  // the in-memory index may hold the new rows
     throw;
   }
   failpoint("add_after_commit");
-  std::error_code ec;
-  fs::remove(index_path(generation_), ec);
-  generation_ = gen;
+  adopt_generation(gen);
   next_id_ += n;
   for (int64_t i = 0; i < n; ++i) {
     auto meta = nlohmann::json::parse(items[i].metadata.empty() ? "{}" : items[i].metadata, nullptr, false);
@@ -339,9 +346,7 @@ void VectorIndex::train(const float* rows, int64_t n) {
     index_ = new_empty_index();  // untrained again, as committed
     throw;
   }
-  std::error_code ec;
-  fs::remove(index_path(generation_), ec);
-  generation_ = gen;
+  adopt_generation(gen);
 }
 
 std::pair<int64_t, int64_t> VectorIndex::add_stream(
@@ -401,22 +406,12 @@ std::pair<int64_t, int64_t> VectorIndex::add_stream(
     catalog_->commit();
     in_txn = false;
   } catch (...) {
-    if (in_txn) catalog_->rollback();
-    std::error_code ec;
-    fs::remove(index_path(gen), ec);
     for (int64_t id = first; id < first + count + static_cast<int64_t>(items.size()); ++id) cache_.erase(id);
-    try {
-      std::unique_ptr<faiss::Index> idx(faiss::read_index(index_path(generation_).c_str()));
-      index_ = std::move(idx);
-    } catch (...) {
-      index_ = rebuild_from_catalog();
-    }
+    abandon_generation(gen, in_txn);
     throw;
   }
   failpoint("add_after_commit");
-  std::error_code ec;
-  fs::remove(index_path(generation_), ec);
-  generation_ = gen;
+  adopt_generation(gen);
   next_id_ = first + count;
   lk.unlock();
   if (measure && !is_exact_type(type_)) {
@@ -454,20 +449,10 @@ size_t VectorIndex::remove(const std::vector<int64_t>& ids) {
     catalog_->commit();
     in_txn = false;
   } catch (...) {
-    if (in_txn) catalog_->rollback();
-    std::error_code ec;
-    fs::remove(index_path(gen), ec);
-    try {
-      std::unique_ptr<faiss::Index> idx(faiss::read_index(index_path(generation_).c_str()));
-      index_ = std::move(idx);
-    } catch (...) {
-      index_ = rebuild_from_catalog();
-    }
+    abandon_generation(gen, in_txn);
     throw;
   }
-  std::error_code ec;
-  fs::remove(index_path(generation_), ec);
-  generation_ = gen;
+  adopt_generation(gen);
   for (auto id : present) cache_.erase(id);
   return present.size();
 }

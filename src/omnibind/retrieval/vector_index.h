@@ -118,6 +118,11 @@ class VectorIndex {
   std::unique_ptr<faiss::Index> rebuild_from_catalog() const;
   std::unique_ptr<faiss::Index> new_empty_index() const;
   void write_generation(int64_t gen) const;  // writes index_ to index.<gen>.faiss (atomically)
+  // A write of generation `gen` failed: the catalog transaction (when open) rolled back, its index file
+  // removed, the in-memory index back to the last committed generation (read, else rebuilt).
+  void abandon_generation(int64_t gen, bool in_txn);
+  // Generation `gen` committed: the previous generation's file goes, `gen` becomes current.
+  void adopt_generation(int64_t gen);
   std::string index_path(int64_t gen) const;
   bool matches(int64_t id, const Filter& f) const;
   void apply_search_params(faiss::Index* idx, int nprobe) const;
