@@ -374,29 +374,13 @@ LocateResult locate_in_space(const RegionEmbeddings& regions, const std::string&
 }
 
 std::vector<float> compose_media_query(const QueryEmbedder& embedder, const std::vector<QueryItem>& items) {
-  require(!items.empty(), "no query: give text, media or a vector");
-  std::vector<std::vector<float>> vectors;
-  std::vector<float> weights;
-  for (const auto& it : items) {
-    std::vector<float> v;
-    switch (it.kind) {
-      case QueryItem::Kind::Id:
-        throw InputError("query " + it.describe() + ": stored ids need an index; localisation takes text, media or vectors");
-      case QueryItem::Kind::Vector:
-        v = it.vector;
-        break;
-      case QueryItem::Kind::Media:
-        require(embedder.covers(it.modality), "the model '" + embedder.name() + "' does not embed " +
-                                                  std::string(experts::modality_name(it.modality)));
-        v = embedder.embed(it.modality, it.media);
-        break;
-    }
-    require(int64_t(v.size()) == embedder.dim(), "query " + it.describe() + " has " + std::to_string(v.size()) +
-                                                     " dims, the model has " + std::to_string(embedder.dim()));
-    vectors.push_back(std::move(v));
-    weights.push_back(it.weight);
-  }
-  return combine(vectors, weights);
+  QuerySources sources;
+  sources.dim = embedder.dim();
+  sources.dim_owner = "the model";
+  sources.embedder = &embedder;
+  sources.no_ids = "stored ids need an index; localisation takes text, media or vectors";
+  sources.no_items = "no query: give text, media or a vector";
+  return compose_items(items, sources);
 }
 
 media::Image heat_colours(const LocateResult& r) {

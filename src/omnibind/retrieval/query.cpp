@@ -43,34 +43,51 @@ std::vector<float> combine(const std::vector<std::vector<float>>& vectors, const
   return out;
 }
 
-std::vector<float> compose_query(const std::vector<QueryItem>& items, const VectorIndex& index,
-                                 const QueryEmbedder* embedder) {
-  require(!items.empty(), "no query: give a stored id, a vector, text or media");
+std::vector<float> compose_items(const std::vector<QueryItem>& items, const QuerySources& sources) {
+  require(!items.empty(), sources.no_items);
   std::vector<std::vector<float>> vectors;
   std::vector<float> weights;
   for (const auto& it : items) {
     std::vector<float> v;
     switch (it.kind) {
       case QueryItem::Kind::Id:
-        require(index.vector(it.id, v), "no item with id " + std::to_string(it.id) + " in " + index.dir());
+        if (!sources.stored) throw InputError("query " + it.describe() + ": " + sources.no_ids);
+        v = sources.stored(it.id);
         break;
       case QueryItem::Kind::Vector:
         v = it.vector;
         break;
-      case QueryItem::Kind::Media:
+      case QueryItem::Kind::Media: {
+        const QueryEmbedder* embedder = sources.embedder;
         require(embedder != nullptr, "query " + it.describe() + " needs a model (start with --model or --expert)");
         require(embedder->covers(it.modality), "the model '" + embedder->name() + "' does not embed " +
                                                    std::string(experts::modality_name(it.modality)));
         v = embedder->embed(it.modality, it.media);
         break;
+      }
     }
-    require(static_cast<int64_t>(v.size()) == index.dim(), "query " + it.describe() + " has " +
-                                                               std::to_string(v.size()) + " dims, the index has " +
-                                                               std::to_string(index.dim()));
+    require(static_cast<int64_t>(v.size()) == sources.dim, "query " + it.describe() + " has " + std::to_string(v.size()) +
+                                                               " dims, " + sources.dim_owner + " has " +
+                                                               std::to_string(sources.dim));
     vectors.push_back(std::move(v));
     weights.push_back(it.weight);
   }
   return combine(vectors, weights);
+}
+
+std::vector<float> compose_query(const std::vector<QueryItem>& items, const VectorIndex& index,
+                                 const QueryEmbedder* embedder) {
+  QuerySources sources;
+  sources.dim = index.dim();
+  sources.dim_owner = "the index";
+  sources.embedder = embedder;
+  sources.stored = [&index](int64_t id) {
+    std::vector<float> v;
+    require(index.vector(id, v), "no item with id " + std::to_string(id) + " in " + index.dir());
+    return v;
+  };
+  sources.no_items = "no query: give a stored id, a vector, text or media";
+  return compose_items(items, sources);
 }
 
 std::vector<SearchResult> search_index(const VectorIndex& index, const std::vector<float>& query, int64_t k,

@@ -3,6 +3,7 @@
 // OmniBind's "this photo minus the cat plus the sound of rain") and the sum is renormalised.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,24 @@ struct QueryItem {
 // normalize(sum_i w_i * normalize(v_i)); InputError when an item or the sum is zero/mismatched.
 std::vector<float> combine(const std::vector<std::vector<float>>& vectors, const std::vector<float>& weights);
 
-// Resolves the items (ids from the index, media via `embedder`, which may be null when no item needs
-// it) and combines them. InputError naming the item on an unknown id, a wrong dim, a missing model.
+// Where compose_items finds what the items refer to: every vector must have `dim` dims ("<dim_owner>
+// has N" in messages), media are embedded by `embedder` (null: an item with media is refused), stored
+// ids are read by `stored` (empty: refused with "query <item>: <no_ids>"); `no_items` is the message
+// for an empty query.
+struct QuerySources {
+  int64_t dim = 0;
+  std::string dim_owner;  // "the index", "the model"
+  const QueryEmbedder* embedder = nullptr;
+  std::function<std::vector<float>(int64_t id)> stored;
+  std::string no_ids;
+  std::string no_items;
+};
+
+// Resolves the items from `sources` and combines them (combine). InputError naming the item on an
+// unknown id, a wrong dim, a missing model.
+std::vector<float> compose_items(const std::vector<QueryItem>& items, const QuerySources& sources);
+
+// compose_items with ids from `index` and media via `embedder` (may be null when no item needs it).
 std::vector<float> compose_query(const std::vector<QueryItem>& items, const VectorIndex& index,
                                  const QueryEmbedder* embedder);
 
