@@ -214,7 +214,7 @@ void register_binding(py::module_& m) {
 
 Binding(head, config=None, precision="fp32", select="auto", threads=0)
   head: the heads/routers checkpoint (official layout; .pt/.pth/.safetensors); config: None (the head's
-  __metadata__.binding_config), a preset ("base", "large", "full"), a binding-config JSON file, JSON text or a dict.)doc")
+  binding_config metadata, as `omnibind train` writes it to .safetensors and .pt), a preset ("base", "large", "full"), a binding-config JSON file, JSON text or a dict.)doc")
       .def(py::init<const std::string&, const py::object&, const std::string&, const std::string&, int>(), py::arg("head"),
            py::arg("config") = py::none(), py::arg("precision") = "fp32", py::arg("select") = "auto", py::arg("threads") = 0)
       .def_property_readonly("dim", &Binding::dim)

@@ -6,7 +6,7 @@
 
 #include "omnibind/common/atomic_file.h"
 #include "omnibind/common/error.h"
-#include "omnibind/tensor_io/safetensors.h"
+#include "omnibind/tensor_io/checkpoint.h"
 
 namespace omnibind::binding {
 
@@ -246,11 +246,11 @@ BindingConfig parse_binding_config(const std::string& json_text, const std::stri
 BindingConfig load_binding_config(const std::string& path) { return parse_binding_config(read_file_bytes(path), path); }
 
 BindingConfig binding_config_of_checkpoint(const std::string& path) {
-  std::map<std::string, std::string> meta;
-  if (tensor_io::looks_like_safetensors(path)) meta = tensor_io::read_safetensors(path).metadata;
+  const auto where = tensor_io::checkpoint_metadata_location(tensor_io::detect_checkpoint_format(path), "binding_config");
+  const auto meta = tensor_io::load_checkpoint_metadata(path);
   auto it = meta.find("binding_config");
-  require(it != meta.end(), path + ": has no __metadata__.binding_config; pass --preset or --config");
-  return parse_binding_config(it->second, path + " __metadata__.binding_config");
+  require(it != meta.end(), path + ": has no " + where + "; pass --preset or --config");
+  return parse_binding_config(it->second, path + " " + where);
 }
 
 std::string binding_config_to_json(const BindingConfig& c) {

@@ -62,8 +62,10 @@ std::vector<std::string> preset_names();
 // Parses the JSON binding config (see docs/BINDING_CONFIG.md); InputError naming the field.
 BindingConfig parse_binding_config(const std::string& json_text, const std::string& source);
 BindingConfig load_binding_config(const std::string& path);
-// The config a trained head carries in its safetensors `__metadata__.binding_config` (what `train`
-// writes); InputError "<path>: has no __metadata__.binding_config; pass --preset or --config".
+// The config a trained head carries in its metadata (what `train` writes): safetensors
+// `__metadata__.binding_config`, or the `archive/extra/binding_config` record of a .pt/.pth zip;
+// InputError "<path>: has no __metadata__.binding_config; pass --preset or --config" (torch files:
+// "has no extra/binding_config record; ...").
 BindingConfig binding_config_of_checkpoint(const std::string& path);
 std::string binding_config_to_json(const BindingConfig& config);
 

@@ -25,8 +25,10 @@ struct FuseOptions {
 };
 
 binding::BindingConfig choose_config(const FuseOptions& o) {
-  require(o.preset.empty() != o.config.empty(), "give exactly one of --preset and --config");
-  return o.preset.empty() ? binding::load_binding_config(o.config) : binding::preset_config(o.preset);
+  require(o.preset.empty() || o.config.empty(), "give at most one of --preset and --config");
+  if (!o.preset.empty()) return binding::preset_config(o.preset);
+  if (!o.config.empty()) return binding::load_binding_config(o.config);
+  return binding::binding_config_of_checkpoint(o.head);  // neither: the config `train` stored in the head
 }
 
 // Groups "<modality>/<EXPERT>" keys by modality.

@@ -20,7 +20,6 @@
 #include "omnibind/pipeline/bundle_manifest.h"
 #include "omnibind/pipeline/file_digest.h"
 #include "omnibind/tensor_io/checkpoint.h"
-#include "omnibind/tensor_io/safetensors.h"
 
 namespace omnibind::cli {
 namespace {
@@ -79,10 +78,10 @@ int run_inspect_bundle(const InspectOptions& o) {
     binding_what = config.name + " (bundle.json)";
   } else {
     std::error_code ec;
-    require(fs::is_regular_file(heads, ec) && tensor_io::looks_like_safetensors(heads.string()),
-            src + ": no binding and no safetensors heads file to take it from");
-    const auto meta = tensor_io::read_safetensors(heads.string()).metadata;
-    require(meta.count("binding_config"), src + ": no binding, and " + m.heads + " has no __metadata__.binding_config");
+    require(fs::is_regular_file(heads, ec), src + ": no binding and no heads file to take it from");
+    const auto where = tensor_io::checkpoint_metadata_location(tensor_io::detect_checkpoint_format(heads.string()), "binding_config");
+    const auto meta = tensor_io::load_checkpoint_metadata(heads.string());  // safetensors or .pt/.pth
+    require(meta.count("binding_config"), src + ": no binding, and " + m.heads + " has no " + where);
     config = binding::parse_binding_config(meta.at("binding_config"), heads.string());
     binding_what = config.name + " (heads metadata)";
   }

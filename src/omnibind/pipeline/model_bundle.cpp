@@ -62,7 +62,10 @@ Heads open_heads(const std::string& path) {
     if (auto it = st.metadata.find("binding_config"); it != st.metadata.end()) h.binding_config_json = it->second;
     return h;
   }
-  return Heads{tensor_io::load_checkpoint(path), ""};
+  Heads h{tensor_io::load_checkpoint(path), ""};  // .pt/.pth: the config is an archive/extra record
+  const auto meta = tensor_io::load_checkpoint_metadata(path);
+  if (auto it = meta.find("binding_config"); it != meta.end()) h.binding_config_json = it->second;
+  return h;
 }
 
 // Runs one expert over a batch of inputs of one modality: [B, d] float32.
@@ -118,9 +121,11 @@ ModelBundle ModelBundle::load(const fs::path& dir_in, const BundleLoadOptions& o
   } else if (mf.binding) {
     config = *mf.binding;
   } else {
-    require(!heads.binding_config_json.empty(), src + ": field 'binding' is missing and " + mf.heads +
-                                                    " has no __metadata__.binding_config to take it from");
-    config = binding::parse_binding_config(heads.binding_config_json, heads_path + " __metadata__.binding_config");
+    const std::string where =
+        tensor_io::checkpoint_metadata_location(tensor_io::detect_checkpoint_format(heads_path), "binding_config");
+    require(!heads.binding_config_json.empty(), src + ": field 'binding' is missing and " + mf.heads + " has no " + where +
+                                                    " to take it from");
+    config = binding::parse_binding_config(heads.binding_config_json, heads_path + " " + where);
   }
   if (mf.heads_layout == "folded")
     b.model_ = std::make_shared<binding::OmniBindModel>(binding::OmniBindModel::load_folded(heads.sd, config, prec));

@@ -145,6 +145,19 @@ std::string checkpoint_format_name(CheckpointFormat format) {
   return "?";
 }
 
+std::map<std::string, std::string> load_checkpoint_metadata(const std::string& path) {
+  switch (detect_checkpoint_format(path)) {
+    case CheckpointFormat::Safetensors: return read_safetensors(path).metadata;
+    case CheckpointFormat::TorchZip: return read_torch_zip_metadata(path);
+    case CheckpointFormat::TorchLegacy: return {};
+  }
+  return {};
+}
+
+std::string checkpoint_metadata_location(CheckpointFormat format, const std::string& key) {
+  return format == CheckpointFormat::Safetensors ? "__metadata__." + key : "extra/" + key + " record";
+}
+
 PickleRef load_torch_object(const std::string& path) {
   switch (detect_checkpoint_format(path)) {
     case CheckpointFormat::TorchZip: return read_torch_zip(path).root;

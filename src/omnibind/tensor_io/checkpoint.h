@@ -3,6 +3,7 @@
 // The format is detected from the file's first bytes, never from its extension. torch files are
 // read without Python and without executing anything (see safe_unpickler.h for the policy).
 #pragma once
+#include <map>
 #include <string>
 
 #include "omnibind/tensor_io/pickle_value.h"
@@ -33,6 +34,14 @@ std::string checkpoint_format_name(CheckpointFormat format);
 
 // Loads the tensors of a checkpoint. Tensors point into the mapped file where possible.
 StateDict load_checkpoint(const std::string& path, const CheckpointOptions& options = {});
+
+// The string metadata stored beside the tensors (what write_checkpoint's `metadata` wrote):
+// safetensors' `__metadata__`, a torch zip archive's `<folder>/extra/<key>` records, nothing for a
+// legacy torch file. Cheap: the tensors are not read. InputError as detect_checkpoint_format.
+std::map<std::string, std::string> load_checkpoint_metadata(const std::string& path);
+// Where that metadata lives in this file, for messages: "__metadata__.<key>" (safetensors) or
+// "extra/<key> record" (torch files).
+std::string checkpoint_metadata_location(CheckpointFormat format, const std::string& key);
 
 // Lower level, torch files only: the whole unpickled object (dicts, lists, ints, strings, tensors
 // as PickleValue::Kind::Tensor), e.g. to read an 'epoch' or a config stored beside the weights.

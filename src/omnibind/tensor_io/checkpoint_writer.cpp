@@ -19,8 +19,13 @@ bool is_torch_checkpoint_path(const std::string& path) {
 
 void write_checkpoint(const std::string& path, const std::vector<std::pair<std::string, RawTensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
-  if (is_torch_checkpoint_path(path)) write_torch_checkpoint(path, tensors);
-  else write_safetensors(path, tensors, metadata);
+  if (is_torch_checkpoint_path(path)) {
+    TorchWriteOptions options;
+    options.metadata = metadata;
+    write_torch_checkpoint(path, tensors, options);
+  } else {
+    write_safetensors(path, tensors, metadata);
+  }
 }
 
 }  // namespace omnibind::tensor_io

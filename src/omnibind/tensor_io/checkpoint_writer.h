@@ -14,8 +14,9 @@ namespace omnibind::tensor_io {
 // True for ".pt" / ".pth" (case-insensitive).
 bool is_torch_checkpoint_path(const std::string& path);
 
-// Atomic. torch files have no place for string metadata (a state dict holds tensors only), so
-// `metadata` is written to safetensors outputs only.
+// Atomic. `metadata` goes to safetensors' `__metadata__`, or for torch outputs (whose state dict
+// holds tensors only) to records `archive/extra/<key>` that torch.load ignores; either way
+// load_checkpoint_metadata (checkpoint.h) reads it back.
 void write_checkpoint(const std::string& path, const std::vector<std::pair<std::string, RawTensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 

@@ -24,8 +24,8 @@ RawTensor from_tensor(const at::Tensor& tensor);
 // at::Tensor list -> a torch.save zip archive (atomic; see torch_writer.h).
 void write_torch_checkpoint(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors);
 
-// at::Tensor list -> the format the extension asks for: .pt/.pth torch, else safetensors with
-// `metadata` (atomic; see checkpoint_writer.h).
+// at::Tensor list -> the format the extension asks for: .pt/.pth torch, else safetensors; with
+// `metadata` in either (atomic; see checkpoint_writer.h).
 void write_checkpoint(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 

@@ -69,24 +69,40 @@ std::string check_byteorder(const ZipArchive& zip, const std::string& prefix) {
 
 }  // namespace
 
+namespace {
+
+// The pickle's entry, "<folder>/data.pkl" (the folder name is whatever torch.save chose);
+// InputError when the archive is not a torch.save checkpoint.
+std::string find_pickle_entry(const ZipArchive& zip, const std::string& path) {
+  for (auto& e : zip.entries()) {
+    const auto slash = e.name.find('/');
+    if (slash != std::string::npos && e.name.compare(slash, std::string::npos, "/data.pkl") == 0) return e.name;
+  }
+  for (auto& e : zip.entries())
+    if (e.name.find("constants.pkl") != std::string::npos || e.name.find("/code/") != std::string::npos)
+      throw InputError(path + ": this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; "
+                              "save the model's state_dict() with torch.save instead");
+  throw InputError(path + ": zip archive has no '<name>/data.pkl' entry; not a torch.save checkpoint");
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_torch_zip_metadata(const std::string& path) {
+  const ZipArchive zip = ZipArchive::open(path);
+  const std::string pkl = find_pickle_entry(zip, path);
+  const std::string extra = pkl.substr(0, pkl.size() - std::strlen("data.pkl")) + "extra/";
+  std::map<std::string, std::string> out;
+  for (auto& e : zip.entries()) {
+    if (e.name.size() <= extra.size() || e.name.compare(0, extra.size(), extra) != 0) continue;
+    const std::string key = e.name.substr(extra.size());
+    if (key.find('/') == std::string::npos) out[key] = std::string(zip.read(e, /*verify_crc=*/true).view());
+  }
+  return out;
+}
+
 TorchFile read_torch_zip(const std::string& path) {
   auto zip = std::make_shared<ZipArchive>(ZipArchive::open(path));
-  // The pickle is "<folder>/data.pkl"; the folder name is whatever torch.save chose.
-  std::string pkl;
-  for (auto& e : zip->entries()) {
-    const auto slash = e.name.find('/');
-    if (slash != std::string::npos && e.name.compare(slash, std::string::npos, "/data.pkl") == 0) {
-      pkl = e.name;
-      break;
-    }
-  }
-  if (pkl.empty()) {
-    for (auto& e : zip->entries())
-      if (e.name.find("constants.pkl") != std::string::npos || e.name.find("/code/") != std::string::npos)
-        throw InputError(path + ": this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; "
-                                "save the model's state_dict() with torch.save instead");
-    throw InputError(path + ": zip archive has no '<name>/data.pkl' entry; not a torch.save checkpoint");
-  }
+  const std::string pkl = find_pickle_entry(*zip, path);
   const std::string prefix = pkl.substr(0, pkl.size() - std::strlen("data.pkl"));
   check_byteorder(*zip, prefix);
   ZipBytes pickle = zip->read(pkl, /*verify_crc=*/true);

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -326,11 +327,23 @@ std::string identity_key(const RawTensor& t) {
   return k;
 }
 
+// A metadata key becomes one path component of a zip entry name: keep it to a portable alphabet.
+bool valid_metadata_key(const std::string& k) {
+  if (k.empty() || k.size() > 128 || k == "." || k == "..") return false;
+  for (unsigned char c : k)
+    if (!std::isalnum(c) && c != '_' && c != '.' && c != '-') return false;
+  return true;
+}
+
 }  // namespace
 
 void write_torch_checkpoint(const std::string& path, const std::vector<std::pair<std::string, RawTensor>>& tensors,
                             const TorchWriteOptions& options) {
   // Validate everything and assign storages before touching the file system.
+  for (const auto& [key, value] : options.metadata)
+    if (!valid_metadata_key(key))
+      throw InputError(path + ": metadata key '" + key.substr(0, 64) +
+                       "' cannot name a zip record (use 1-128 characters of A-Z a-z 0-9 _ . -)");
   std::set<std::string> names;
   std::map<std::string, size_t> storage_of_identity;
   std::vector<Storage> storages;
@@ -392,6 +405,12 @@ void write_torch_checkpoint(const std::string& path, const std::vector<std::pair
     zip.begin_entry(prefix + "version", 2);
     zip.write("3\n", 2);
     zip.end_entry();
+    // After everything torch reads; inside the archive folder, as torch requires of every record.
+    for (const auto& [key, value] : options.metadata) {
+      zip.begin_entry(prefix + "extra/" + key, value.size());
+      zip.write(value.data(), value.size());
+      zip.end_entry();
+    }
     zip.finish();
   });
 }
