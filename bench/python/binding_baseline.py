@@ -9,7 +9,8 @@ PyTorch user would write it:
    with symmetric InfoNCE (fixed temperature) from the space's embedding of a tuple member to the
    backbone's embedding of the target member (the same modality when the backbone covers it, else the
    tuple's text member: --uncovered-target; which tuples an uncovered modality trains on: --uncovered-pairs,
-   --uncovered-keep), AdamW, one shuffled pass over all (tuple, modality) pairs per epoch;
+   --uncovered-keep), AdamW, one shuffled pass over all (tuple, modality) pairs per epoch, at least
+   --min-steps-proj optimiser steps per head (more epochs for small pools);
 2. heads frozen (eval mode); per routed modality a router Linear - BN - ReLU - Linear - BN - Tanh - Linear,
    sigmoid, x text_temperature for text, softmax over the slots; slots = mean over a space's heads of the
    normalised head outputs (the IB slot: IB heads, mixed 0.1/0.9 with the backbone when it is in the output,
@@ -25,7 +26,8 @@ the query's class), averaged over both directions, per modality pair, for learne
 and every single space covering the pair. Prints one JSON object.
 
   binding_baseline.py --world DIR --pairs TUPLES.safetensors [--threads 2] [--seed 1] [--epochs-proj 8]
-                      [--epochs-router 8] [--batch 256] [--no-train-eval]
+                      [--epochs-router 8] [--batch 256] [--min-steps-proj 60] [--uncovered-target text|image|mean]
+                      [--uncovered-pairs all|anchored|none] [--uncovered-keep 1]
 """
 import argparse
 import json
@@ -377,7 +379,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--epochs-proj", type=int, default=8)
-    ap.add_argument("--min-steps-proj", type=int, default=0)
+    ap.add_argument("--min-steps-proj", type=int, default=60)
     ap.add_argument("--epochs-router", type=int, default=8)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
