@@ -123,6 +123,30 @@ TEST(HeadTargets, BadOptionsGiveOneLineInputError) {
   EXPECT_THROW(head_training_rows(w.pool, w.tuples, w.spec.config, "audio", o), InputError);
 }
 
+// `omnibind train` refuses the same values: exit 2, one line naming the flag, nothing written.
+TEST(HeadTargets, TrainCliRefusesBadHeadFlags) {
+  SmallWorld& w = small_world(2, 0.05);
+  const std::string out = (w.dir / "heads.safetensors").string();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"--uncovered-pairs", "some"}, "--uncovered-pairs"},
+      {{"--uncovered-keep", "0"}, "--uncovered-keep"},
+      {{"--uncovered-keep", "2"}, "--uncovered-keep"},
+      {{"--min-steps-proj", "-5"}, "--min-steps-proj"},
+  };
+  for (const auto& [flag, expect] : cases) {
+    std::vector<std::string> args{"train", "--pools", (w.dir / "train").string(), "--config", (w.dir / "config.json").string(),
+                                  "--out", out, "--quiet", "--threads", "1"};
+    args.insert(args.end(), flag.begin(), flag.end());
+    const auto r = testkit::run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << expect << ": " << r.err;
+    std::string err = r.err;
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    EXPECT_EQ(err.find('\n'), std::string::npos) << r.err;
+    EXPECT_NE(err.find(expect), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out)) << expect;
+  }
+}
+
 // The pairs an uncovered modality trains on are exactly what the options say; covered modalities keep every tuple.
 TEST(HeadTargets, UncoveredPairsAreSelectedAsSpecified) {
   SmallWorld& w = small_world(2, 0.05);

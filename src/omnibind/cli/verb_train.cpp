@@ -29,6 +29,7 @@ int run_train(TrainCliOptions& o) {
     throw InputError("--out " + o.out + ": use a .safetensors, .pt or .pth file name");
   if (!fs::is_directory(fs::absolute(o.out).parent_path()))
     throw InputError("--out " + o.out + ": the directory does not exist");
+  training::check_head_target_options(o.train);  // before mining, which can take long
   auto config = binding::load_binding_config(o.config);
   auto pool = training::EmbeddingPool::open(o.pools);
   training::check_pool_against_config(pool, config);

@@ -166,6 +166,8 @@ at::Tensor target_rows(const EmbeddingPool& pool, const TupleSet& tuples, const 
   return normalise(sum);
 }
 
+}  // namespace
+
 void check_head_target_options(const TrainOptions& o) {
   if (o.uncovered_target != "text" && o.uncovered_target != "image" && o.uncovered_target != "mean")
     throw InputError("--uncovered-target must be text, image or mean, got '" + o.uncovered_target + "'");
@@ -175,6 +177,8 @@ void check_head_target_options(const TrainOptions& o) {
   if (!(o.uncovered_keep > 0.0 && o.uncovered_keep <= 1.0))
     throw InputError("--uncovered-keep must be in (0, 1], got " + std::to_string(o.uncovered_keep));
 }
+
+namespace {
 
 // Tuple rows whose (input modality, target) pair trains a head (TrainOptions::uncovered_pairs / uncovered_keep).
 // Covered inputs (target == input modality) keep every tuple: their target is the same item. Uncovered inputs keep

@@ -109,6 +109,10 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, const binding::BindingConfig& config,
                            const TrainOptions& options);
 
+// InputError (one line naming the flag) for bad head options: uncovered_target, uncovered_pairs, uncovered_keep,
+// projector_min_steps. train_binding checks them too; `train` calls it before mining.
+void check_head_target_options(const TrainOptions& options);
+
 // The tuple rows (int64, ascending) whose pair (input = `space`'s embedding of the `modality` member, target = the
 // backbone's embedding of the target member) trains `space`'s heads: every tuple when the backbone covers
 // `modality`, else those TrainOptions::uncovered_pairs / uncovered_keep select. What train_binding uses.
