@@ -3,7 +3,9 @@
 // C++ trainer AND the plain PyTorch baseline (bench/python/binding_baseline.py) on the same pools, the same mined
 // tuples (written once by the C++ miner, read by both) and the same threads, with wall/user/sys times.
 //   bench_world_family [--worlds N] [--first K] [--split heldout|tuning] [--threads T] [--seed S]
-//                      [--rows-scale F (training pools only)] [--epochs E] [--no-python] [--no-cpp] [--dir DIR] [--markdown FILE] [--jsonl FILE]
+//                      [--rows-scale F (training pools only)] [--epochs E] [--uncovered-target text|image|mean]
+//                      [--uncovered-pairs all|anchored|none] [--uncovered-keep Q] [--min-steps S] [--no-python] [--no-cpp] [--dir DIR]
+//                      [--markdown FILE] [--jsonl FILE]
 // Prints one JSON object (per world and summary); --markdown also writes the summary table, --jsonl appends each
 // world's result as it finishes. bench/python/world_family_summary.py re-summarises JSONL files (several partial runs).
 #include <ATen/ATen.h>
@@ -213,6 +215,10 @@ int main(int argc, char** argv) {
   uint64_t seed = 1;
   double rows_scale = 1.0;
   bool python = true, cpp = true;
+  training::TrainOptions defaults;  // the head-target options below are passed to both implementations
+  std::string uncovered_target = defaults.uncovered_target, uncovered_pairs = defaults.uncovered_pairs;
+  double uncovered_keep = defaults.uncovered_keep;
+  int64_t min_steps = defaults.projector_min_steps;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
     std::string a = argv[i];
@@ -223,6 +229,10 @@ int main(int argc, char** argv) {
     else if (a == "--seed") seed = std::stoull(next());
     else if (a == "--rows-scale") rows_scale = std::stod(next());
     else if (a == "--epochs") epochs = std::stoi(next());
+    else if (a == "--uncovered-target") uncovered_target = next();
+    else if (a == "--uncovered-pairs") uncovered_pairs = next();
+    else if (a == "--uncovered-keep") uncovered_keep = std::stod(next());
+    else if (a == "--min-steps") min_steps = std::stoll(next());
     else if (a == "--no-python") python = false;
     else if (a == "--no-cpp") cpp = false;
     else if (a == "--dir") dir = next();
@@ -242,6 +252,10 @@ int main(int argc, char** argv) {
   out["seed"] = seed;
   out["rows_scale"] = rows_scale;
   out["epochs"] = epochs > 0 ? json(epochs) : json("default (8 projector, 8 router)");
+  out["uncovered_target"] = uncovered_target;
+  out["uncovered_pairs"] = uncovered_pairs;
+  out["uncovered_keep"] = uncovered_keep;
+  out["projector_min_steps"] = min_steps;
   out["loadavg_start"] = loadavg();
   std::vector<json> results;
   const int64_t n_split = which == training::WorldSplit::Tuning ? training::kTuningWorlds : training::kHeldOutWorlds;
@@ -281,6 +295,10 @@ int main(int argc, char** argv) {
       o.seed = seed;
       o.threads = threads;
       if (epochs > 0) o.projector_epochs = o.router_epochs = epochs;
+      o.uncovered_target = uncovered_target;
+      o.uncovered_pairs = uncovered_pairs;
+      o.uncovered_keep = uncovered_keep;
+      o.projector_min_steps = min_steps;
       training::NamedTensors state;
       Times t = timed(false, [&] { state = training::train_binding(pool, tuples, spec.config, o); });
       auto model = training::load_trained_model(state, spec.config);
@@ -296,7 +314,8 @@ int main(int argc, char** argv) {
     }
     if (python) {
       std::string args = "--world " + wdir.string() + " --pairs " + pairs.string() + " --threads " + std::to_string(threads) +
-                         " --seed " + std::to_string(seed);
+                         " --seed " + std::to_string(seed) + " --uncovered-target " + uncovered_target + " --uncovered-pairs " +
+                         uncovered_pairs + " --uncovered-keep " + std::to_string(uncovered_keep) + " --min-steps-proj " + std::to_string(min_steps);
       if (epochs > 0) args += " --epochs-proj " + std::to_string(epochs) + " --epochs-router " + std::to_string(epochs);
       nlohmann::json r;
       Times t = timed(true, [&] { r = bench::run_python_baseline("binding_baseline.py", args, threads); });

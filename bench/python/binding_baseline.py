@@ -8,7 +8,9 @@ PyTorch user would write it:
    Linear(d, H) - BatchNorm1d - ReLU - Linear(H, D) - BatchNorm1d, output L2-normalised, each trained alone
    with symmetric InfoNCE (fixed temperature) from the space's embedding of a tuple member to the
    backbone's embedding of the target member (the same modality when the backbone covers it, else the
-   tuple's text member: --uncovered-target), AdamW, one shuffled pass over all (tuple, modality) pairs per epoch;
+   tuple's text member: --uncovered-target; which tuples an uncovered modality trains on: --uncovered-pairs,
+   --uncovered-keep), AdamW, one shuffled pass over all (tuple, modality) pairs per epoch, at least
+   --min-steps-proj optimiser steps per head (more epochs for small pools);
 2. heads frozen (eval mode); per routed modality a router Linear - BN - ReLU - Linear - BN - Tanh - Linear,
    sigmoid, x text_temperature for text, softmax over the slots; slots = mean over a space's heads of the
    normalised head outputs (the IB slot: IB heads, mixed 0.1/0.9 with the backbone when it is in the output,
@@ -24,7 +26,8 @@ the query's class), averaged over both directions, per modality pair, for learne
 and every single space covering the pair. Prints one JSON object.
 
   binding_baseline.py --world DIR --pairs TUPLES.safetensors [--threads 2] [--seed 1] [--epochs-proj 8]
-                      [--epochs-router 8] [--batch 256] [--no-train-eval]
+                      [--epochs-router 8] [--batch 256] [--min-steps-proj 60] [--uncovered-target text|image|mean]
+                      [--uncovered-pairs all|anchored|none] [--uncovered-keep 1]
 """
 import argparse
 import json
@@ -169,23 +172,60 @@ def targets(b, pool, tuples, target, rows):
     return F.normalize(sum(parts), dim=-1)
 
 
+def pair_rows(b, pool, tuples, m, target, a):
+    """Tuples whose (input m, target) pair trains a head: every tuple for a covered m; for an uncovered m those
+    --uncovered-pairs allows (all / anchored: the anchor is the input or a target member / none), then the
+    --uncovered-keep share with the highest pair score (lower hop similarity of the two members), per anchor."""
+    T = tuples["index"].shape[0]
+    if target == m or (a.uncovered_pairs == "all" and a.uncovered_keep >= 1.0):
+        return torch.arange(T)
+    if a.uncovered_pairs == "none":
+        return torch.zeros(0, dtype=torch.long)
+    tslots = [TUPLE_SLOTS.index(t) for t in TUPLE_SLOTS if b.covers(b.backbone, t) and pool.has(t, b.backbone)] \
+        if target == "mean" else [TUPLE_SLOTS.index(target)]
+    i = TUPLE_SLOTS.index(m)
+    anchor = tuples["anchor"]
+    keep = torch.ones(T, dtype=torch.bool)
+    if a.uncovered_pairs == "anchored":
+        keep = anchor == i
+        for t in tslots:
+            keep |= anchor == t
+    score = tuples["score"][:, i].clone()
+    for t in tslots:
+        score = torch.minimum(score, tuples["score"][:, t])
+    if a.uncovered_keep < 1.0:
+        kept = torch.zeros(T, dtype=torch.bool)
+        for s in range(4):
+            rows = (keep & (anchor == s)).nonzero().squeeze(1)
+            if rows.numel() == 0:
+                continue
+            take = max(1, math.ceil(a.uncovered_keep * rows.numel()))
+            order = torch.sort(score[rows], stable=True, descending=True).indices
+            kept[rows[order[:take]]] = True
+        keep = kept
+    return keep.nonzero().squeeze(1)
+
+
 def train_heads(b, pool, tuples, a):
     T = tuples["index"].shape[0]
     spaces = b.projected + ([IB] if IB in b.experts else [])
     heads = {}
-    all_rows = torch.arange(T)
     for si, name in enumerate(spaces):
         mods = [m for m in b.experts[name]["modalities"] if pool.has(m, name)]
-        xs = torch.cat([gather(pool, tuples, m, name, all_rows) for m in mods])
-        ys = torch.cat([targets(b, pool, tuples, target_modality(b, pool, m, a.uncovered_target), all_rows) for m in mods])
+        rows = {m: pair_rows(b, pool, tuples, m, target_modality(b, pool, m, a.uncovered_target), a) for m in mods}
+        xs = torch.cat([gather(pool, tuples, m, name, rows[m]) for m in mods])
+        ys = torch.cat([targets(b, pool, tuples, target_modality(b, pool, m, a.uncovered_target), rows[m]) for m in mods])
         N = xs.shape[0]
+        # --min-steps-proj: more epochs when --epochs-proj would give a head fewer optimiser steps (small pools)
+        steps_per_epoch = max(1, math.ceil((N - 1) / a.batch))
+        epochs = max(a.epochs_proj, math.ceil(a.min_steps_proj / steps_per_epoch))
         heads[name] = []
         for k in range(b.K):
             torch.manual_seed(a.seed * 1000003 + si * 101 + k)
             h = head(b.experts[name]["dim"], b.H, b.D)
             opt = torch.optim.AdamW(h.parameters(), lr=a.lr, weight_decay=a.weight_decay)
             h.train()
-            for _ in range(a.epochs_proj):
+            for _ in range(epochs):
                 perm = torch.randperm(N)
                 for s in range(0, N - 1, a.batch):
                     ids = perm[s:s + a.batch]
@@ -339,6 +379,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--epochs-proj", type=int, default=8)
+    ap.add_argument("--min-steps-proj", type=int, default=60)
     ap.add_argument("--epochs-router", type=int, default=8)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -348,6 +389,8 @@ def main():
     ap.add_argument("--decoupling-margin", type=float, default=0.5)
     ap.add_argument("--no-decoupling", action="store_true")
     ap.add_argument("--uncovered-target", default="text", choices=["text", "image", "mean"])
+    ap.add_argument("--uncovered-pairs", default="all", choices=["all", "anchored", "none"])
+    ap.add_argument("--uncovered-keep", type=float, default=1.0)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()

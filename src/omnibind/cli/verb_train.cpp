@@ -29,6 +29,7 @@ int run_train(TrainCliOptions& o) {
     throw InputError("--out " + o.out + ": use a .safetensors, .pt or .pth file name");
   if (!fs::is_directory(fs::absolute(o.out).parent_path()))
     throw InputError("--out " + o.out + ": the directory does not exist");
+  training::check_head_target_options(o.train);  // before mining, which can take long
   auto config = binding::load_binding_config(o.config);
   auto pool = training::EmbeddingPool::open(o.pools);
   training::check_pool_against_config(pool, config);
@@ -85,6 +86,9 @@ VerbRun setup_train(CLI::App& app) {
   app.add_option("--seed", o->train.seed, "Seed (same seed + same --threads = same bytes)")->capture_default_str();
   app.add_option("--threads", o->train.threads, "Threads (0 = all cores)")->capture_default_str();
   app.add_option("--epochs-proj", o->train.projector_epochs, "Epochs per projector head")->capture_default_str();
+  app.add_option("--min-steps-proj", o->train.projector_min_steps,
+                 "At least this many steps per projector head (more epochs for small pools; 0 = --epochs-proj exactly)")
+      ->capture_default_str();
   app.add_option("--epochs-router", o->train.router_epochs, "Router epochs")->capture_default_str();
   app.add_option("--batch", o->train.batch, "Batch size")->capture_default_str();
   app.add_option("--lr", o->train.projector_lr, "Projector learning rate")->capture_default_str();
@@ -97,6 +101,12 @@ VerbRun setup_train(CLI::App& app) {
       ->check(CLI::Range(0.01, 1.0));
   app.add_option("--uncovered-target", o->train.uncovered_target,
                  "Target for modalities the backbone lacks: the backbone's embedding of the tuple's text or image member, or their mean")
+      ->capture_default_str();
+  app.add_option("--uncovered-pairs", o->train.uncovered_pairs,
+                 "Pairs an uncovered modality trains on: all tuples, only those it or its target anchored (anchored), or none")
+      ->capture_default_str();
+  app.add_option("--uncovered-keep", o->train.uncovered_keep,
+                 "Share of those pairs kept, the most similar hops first (ranked per anchor modality; 1 = all)")
       ->capture_default_str();
   app.add_flag("--aggregate", o->aggregate, "Mine softmax-aggregated pseudo members instead of retrieved items");
   app.add_option("--topk", o->topk, "Top-k for --aggregate")->capture_default_str();

@@ -90,6 +90,9 @@ std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, 
   return binding::binding_config_to_json(config) + "|seed=" + std::to_string(o.seed) + "|pe=" + std::to_string(o.projector_epochs) +
          "|re=" + std::to_string(o.router_epochs) + "|b=" + std::to_string(o.batch) + "|t=" + std::to_string(tuples) +
          "|dec=" + std::to_string(o.decoupling) + (o.uncovered_target != "text" ? "|target=" + o.uncovered_target : "") +
+         (o.uncovered_pairs != "all" ? "|upairs=" + o.uncovered_pairs : "") +
+         (o.uncovered_keep < 1.0 ? "|ukeep=" + std::to_string(o.uncovered_keep) : "") +
+         (o.projector_min_steps > 0 ? "|minsteps=" + std::to_string(o.projector_min_steps) : "") +
          (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "") +
          (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) : "");
 }
@@ -165,6 +168,68 @@ at::Tensor target_rows(const EmbeddingPool& pool, const TupleSet& tuples, const 
 
 }  // namespace
 
+void check_head_target_options(const TrainOptions& o) {
+  if (o.uncovered_target != "text" && o.uncovered_target != "image" && o.uncovered_target != "mean")
+    throw InputError("--uncovered-target must be text, image or mean, got '" + o.uncovered_target + "'");
+  if (o.uncovered_pairs != "all" && o.uncovered_pairs != "anchored" && o.uncovered_pairs != "none")
+    throw InputError("--uncovered-pairs must be all, anchored or none, got '" + o.uncovered_pairs + "'");
+  if (o.projector_min_steps < 0) throw InputError("--min-steps-proj must be 0 or more, got " + std::to_string(o.projector_min_steps));
+  if (!(o.uncovered_keep > 0.0 && o.uncovered_keep <= 1.0))
+    throw InputError("--uncovered-keep must be in (0, 1], got " + std::to_string(o.uncovered_keep));
+}
+
+namespace {
+
+// Tuple rows whose (input modality, target) pair trains a head (TrainOptions::uncovered_pairs / uncovered_keep).
+// Covered inputs (target == input modality) keep every tuple: their target is the same item. Uncovered inputs keep
+// the tuples the options allow, in tuple order.
+at::Tensor pair_tuple_rows(const EmbeddingPool& pool, const TupleSet& tuples, const ExpertSpec& backbone, const std::string& input,
+                           const std::string& target, const TrainOptions& o) {
+  const int64_t T = tuples.size();
+  if (target == input || (o.uncovered_pairs == "all" && o.uncovered_keep >= 1.0)) return at::arange(T, at::kLong);
+  if (o.uncovered_pairs == "none") return at::empty({0}, at::kLong);
+  std::vector<int> targets;  // slots of the target members
+  if (target == "mean") {
+    for (const auto& m : tuple_modalities())
+      if (backbone.covers(m) && pool.has(m, backbone.name)) targets.push_back(tuple_slot(m));
+  } else {
+    targets.push_back(tuple_slot(target));
+  }
+  const int in = tuple_slot(input);
+  // Kept by uncovered_pairs: "anchored" = the anchor is the input member or a target member.
+  at::Tensor keep = at::ones({T}, at::kBool);
+  if (o.uncovered_pairs == "anchored") {
+    keep = tuples.anchor.eq(in);
+    for (int t : targets) keep = keep.logical_or(tuples.anchor.eq(t));
+  }
+  // Reliability: the lowest hop similarity of the pair's members (the anchor's is 1).
+  at::Tensor score = tuples.score.select(1, in).clone();
+  for (int t : targets) score = at::minimum(score, tuples.score.select(1, t));
+  if (o.uncovered_keep < 1.0) {
+    at::Tensor kept = at::zeros({T}, at::kBool);
+    for (int a = 0; a < 4; ++a) {
+      at::Tensor rows = keep.logical_and(tuples.anchor.eq(a)).nonzero().squeeze(1);
+      const int64_t n = rows.size(0);
+      if (n == 0) continue;
+      const int64_t take = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(o.uncovered_keep * static_cast<double>(n))));
+      at::Tensor order = std::get<1>(at::sort(score.index_select(0, rows), /*stable=*/true, /*dim=*/0, /*descending=*/true));
+      kept.index_fill_(0, rows.index_select(0, order.narrow(0, 0, take)), true);
+    }
+    keep = kept;
+  }
+  return keep.nonzero().squeeze(1);
+}
+
+}  // namespace
+
+at::Tensor head_training_rows(const EmbeddingPool& pool, const TupleSet& tuples, const BindingConfig& config, const std::string& modality,
+                              const TrainOptions& options) {
+  check_head_target_options(options);
+  const ExpertSpec* backbone = config.find(config.backbone);
+  if (!backbone) throw InputError("binding config: the backbone '" + config.backbone + "' is not among the experts");
+  return pair_tuple_rows(pool, tuples, *backbone, modality, target_modality(pool, *backbone, modality, options.uncovered_target), options);
+}
+
 void check_pool_against_config(const EmbeddingPool& pool, const BindingConfig& config) {
   const std::string where = pool.dir().string();
   if (config.backbone.empty()) throw InputError("binding config: 'backbone' is required for training");
@@ -192,8 +257,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   for (auto& e : config.experts) e.dim = pool.dim(e.name);
   if (tuples.size() < 2) throw InputError("training needs at least 2 tuples, got " + std::to_string(tuples.size()));
   if (o.batch < 2) throw InputError("--batch must be at least 2");
-  if (o.uncovered_target != "text" && o.uncovered_target != "image" && o.uncovered_target != "mean")
-    throw InputError("--uncovered-target must be text, image or mean, got '" + o.uncovered_target + "'");
+  check_head_target_options(o);
   tensor_io::set_compute_threads(o.threads);  // libtorch, FAISS and OpenBLAS pools; <= 0 = every core
 
   const ExpertSpec& backbone = *config.find(config.backbone);
@@ -222,21 +286,36 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   for (size_t s = 0; s < spaces.size(); ++s) {
     const ExpertSpec& space = *spaces[s];
     const bool is_ib = space.name == BindingConfig::kImageBind;
-    // Training pairs of this space: (tuple, modality) for every modality it covers in the pool.
+    // Training pairs of this space: (tuple, modality) for every modality it covers in the pool; an uncovered
+    // modality's tuples as TrainOptions::uncovered_pairs / uncovered_keep select them.
     std::vector<std::pair<std::string, std::string>> mods;  // (input modality, target modality)
     for (const auto& m : space.modalities)
       if (pool.has(m, space.name)) mods.emplace_back(m, target_modality(pool, backbone, m, o.uncovered_target));
     if (mods.empty()) throw InputError(pool.dir().string() + ": expert '" + space.name + "' has no embeddings of its modalities");
-    const int64_t N = T * static_cast<int64_t>(mods.size());
+    std::vector<at::Tensor> pair_mod_parts, pair_tuple_parts;  // pair id -> (modality index, tuple row)
+    for (size_t mi = 0; mi < mods.size(); ++mi) {
+      at::Tensor rows = pair_tuple_rows(pool, tuples, backbone, mods[mi].first, mods[mi].second, o);
+      pair_tuple_parts.push_back(rows);
+      pair_mod_parts.push_back(at::full({rows.size(0)}, static_cast<int64_t>(mi), at::kLong));
+    }
+    const at::Tensor pair_tuple = at::cat(pair_tuple_parts, 0), pair_mod = at::cat(pair_mod_parts, 0);
+    const int64_t N = pair_tuple.size(0);
+    if (N < 2) throw InputError("expert '" + space.name + "': fewer than 2 training pairs are left by --uncovered-pairs/--uncovered-keep");
+    // Epochs of this space's heads: projector_epochs, more when that many would give a head fewer than
+    // projector_min_steps optimiser steps (small pools).
+    const int64_t steps_per_epoch = std::max<int64_t>(1, (N - 1 + o.batch - 1) / o.batch);
+    const int epochs = static_cast<int>(std::max<int64_t>(o.projector_epochs, (o.projector_min_steps + steps_per_epoch - 1) / steps_per_epoch));
+    const double epoch_units = static_cast<double>(o.projector_epochs) / std::max(1, epochs);  // progress per epoch, in nominal epochs
     const int64_t bytes = N * (space.dim + D) * 4;
     at::Tensor all_x, all_y;  // materialised when small enough
-    auto gather_pairs = [&](const at::Tensor& ids) {  // ids in [0, N): pair = (tuple ids % T, modality ids / T)
+    auto gather_pairs = [&](const at::Tensor& ids) {  // ids in [0, N): pair = (pair_tuple[ids], mods[pair_mod[ids]])
       if (ids.numel() == 0) return std::make_pair(at::empty({0, space.dim}), at::empty({0, D}));  // a rank's empty share
       std::vector<at::Tensor> xs, ys, order;
+      const at::Tensor id_mod = pair_mod.index_select(0, ids);
       for (size_t mi = 0; mi < mods.size(); ++mi) {
-        at::Tensor sel = ids.div(T, "floor").eq(static_cast<int64_t>(mi)).nonzero().squeeze(1);
+        at::Tensor sel = id_mod.eq(static_cast<int64_t>(mi)).nonzero().squeeze(1);
         if (sel.numel() == 0) continue;
-        at::Tensor rows = ids.index_select(0, sel).remainder(T);
+        at::Tensor rows = pair_tuple.index_select(0, ids.index_select(0, sel));
         xs.push_back(gather_members(pool, tuples, tuple_slot(mods[mi].first), space.name, rows));
         ys.push_back(target_rows(pool, tuples, backbone, mods[mi].second, rows));
         order.push_back(sel);
@@ -268,17 +347,17 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
           append_module(init, "", *head);
           bank.set_head(k - first, init);
         }
-        for (int epoch = 0; epoch < o.projector_epochs; ++epoch) {
+        for (int epoch = 0; epoch < epochs; ++epoch) {
           std::vector<at::Tensor> orders;
           for (uint64_t seed : seeds) orders.push_back(permutation(N, mix(seed, epoch + 1)));
           const std::vector<double> losses = bank.train_epoch(all_x, all_y, orders, o.batch);
           double mean_loss = 0;
           for (double l : losses) mean_loss += l / static_cast<double>(losses.size());
-          session_units += static_cast<double>(K - first);
+          session_units += static_cast<double>(K - first) * epoch_units;
           reporter.report("projector " + space.name + " heads " + std::to_string(first + 1) + "-" + std::to_string(K) + "/" +
-                              std::to_string(K) + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.projector_epochs),
-                          static_cast<double>((head_counter + first) * o.projector_epochs + (epoch + 1) * (K - first)), mean_loss,
-                          session_units);
+                              std::to_string(K) + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs),
+                          static_cast<double>((head_counter + first) * o.projector_epochs) + (epoch + 1) * epoch_units * static_cast<double>(K - first),
+                          mean_loss, session_units);
         }
         for (int64_t k = first; k < K; ++k)
           for (auto& [n, t] : bank.head_state(k - first, head_prefix(k))) state.tensors[n] = t;
@@ -298,7 +377,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       head->train();
       torch::optim::AdamW opt(head->parameters(), torch::optim::AdamWOptions(o.projector_lr).weight_decay(o.weight_decay));
       double running = 0;
-      for (int epoch = 0; epoch < o.projector_epochs; ++epoch) {
+      for (int epoch = 0; epoch < epochs; ++epoch) {
         at::Tensor perm = permutation(N, mix(head_seed, epoch + 1));
         double sum = 0;
         int64_t batches = 0;
@@ -318,10 +397,10 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
           ++batches;
         }
         running = sum / std::max<int64_t>(1, batches);
-        ++session_units;
+        session_units += epoch_units;
         reporter.report("projector " + space.name + " head " + std::to_string(k + 1) + "/" + std::to_string(K) + " epoch " +
-                            std::to_string(epoch + 1) + "/" + std::to_string(o.projector_epochs),
-                        static_cast<double>(head_counter * o.projector_epochs + epoch + 1), running, session_units);
+                            std::to_string(epoch + 1) + "/" + std::to_string(epochs),
+                        static_cast<double>(head_counter * o.projector_epochs) + (epoch + 1) * epoch_units, running, session_units);
       }
       head->eval();
       NamedTensors trained;

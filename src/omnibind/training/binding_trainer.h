@@ -50,6 +50,12 @@ struct TrainOptions {
   uint64_t seed = 0;
   int threads = 0;                 // 0 = all cores
   int projector_epochs = 8;
+  // At least this many optimiser steps per projector head: a space with few training pairs gets more epochs than
+  // projector_epochs (ceil(min_steps / batches per epoch)); spaces with enough pairs are untouched. 0 = exactly
+  // projector_epochs. Default chosen on the world family's tuning worlds (docs/reference/binding_training.md
+  // "Heads: what limits the bound space"): small pools were undertrained, more steps where pools are large and
+  // pseudo pairs noisy memorise the noise (100 already loses up to 0.027 on a tuning world; 60 loses <= 0.002).
+  int64_t projector_min_steps = 60;
   int router_epochs = 8;
   int64_t batch = 256;
   double projector_lr = 1e-3, router_lr = 1e-3, weight_decay = 1e-4;
@@ -63,6 +69,18 @@ struct TrainOptions {
   // embedding of the tuple's text member ("text", default), image member ("image"), or the normalised mean of
   // every member it covers ("mean"). Measured in docs/reference/binding_training.md, "Targets".
   std::string uncovered_target = "text";
+  // Which training pairs an uncovered modality's input contributes (issue 16 item 4; docs/reference/binding_training.md
+  // "Heads: what limits the bound space"). Such a pair's target is a member the miner linked to the input by
+  // retrieval, so it is only as right as the hops between the two members:
+  //   "all"      every tuple (the method before issue 16 item 4);
+  //   "anchored" only tuples whose anchor is the input or the target member (one hop between them, not two);
+  //   "none"     no uncovered pairs: the head learns the space from its covered modalities only and relies on the
+  //              expert's own alignment for the uncovered one.
+  std::string uncovered_pairs = "all";
+  // Of the uncovered pairs left by uncovered_pairs, keep this share: those whose hops are the most similar (the
+  // tuples' score, the lower of the two members'), ranked within each anchor modality (scores of different hops
+  // are not on one scale). 1 = keep all. In (0, 1].
+  double uncovered_keep = 1.0;
   // Router validation: this share of the tuples (at least 64 of them, else none) is held out from router
   // training; after every router epoch the routers are scored on it, the best epoch is kept, then each routed
   // modality's router is shrunk toward uniform routing (last layer x alpha, alpha in {1, 0.5, 0.25, 0}; 0 is
@@ -90,6 +108,16 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 // dict (float32). InputError when the pool lacks an expert the config names, dims disagree, etc.
 NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, const binding::BindingConfig& config,
                            const TrainOptions& options);
+
+// InputError (one line naming the flag) for bad head options: uncovered_target, uncovered_pairs, uncovered_keep,
+// projector_min_steps. train_binding checks them too; `train` calls it before mining.
+void check_head_target_options(const TrainOptions& options);
+
+// The tuple rows (int64, ascending) whose pair (input = `space`'s embedding of the `modality` member, target = the
+// backbone's embedding of the target member) trains `space`'s heads: every tuple when the backbone covers
+// `modality`, else those TrainOptions::uncovered_pairs / uncovered_keep select. What train_binding uses.
+at::Tensor head_training_rows(const EmbeddingPool& pool, const TupleSet& tuples, const binding::BindingConfig& config,
+                              const std::string& modality, const TrainOptions& options);
 
 // The inference model of a state dict fresh from train_binding (float32, no copy of the tensors): what
 // users will run, for evaluating right after training.
