@@ -89,9 +89,11 @@ struct RunState {
 std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, int64_t tuples) {
   return binding::binding_config_to_json(config) + "|seed=" + std::to_string(o.seed) + "|pe=" + std::to_string(o.projector_epochs) +
          "|re=" + std::to_string(o.router_epochs) + "|b=" + std::to_string(o.batch) + "|t=" + std::to_string(tuples) +
-         "|dec=" + std::to_string(o.decoupling) + (o.uncovered_target != "text" ? "|target=" + o.uncovered_target : "") +
+         "|dec=" + std::to_string(o.decoupling) + (o.router_align_pairs != "all" ? "|align=" + o.router_align_pairs : "") + (o.uncovered_target != "text" ? "|target=" + o.uncovered_target : "") +
          (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "") +
-         (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) : "");
+         (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) +
+                                        "/" + o.router_validation_pairs + "/" + o.router_validation_metric + (o.router_text_keeps_decoupling ? "" : "/text-free")
+                                  : "");
 }
 
 void save_state(const TrainOptions& o, const RunState& s, const std::string& fingerprint) {
@@ -194,6 +196,12 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   if (o.batch < 2) throw InputError("--batch must be at least 2");
   if (o.uncovered_target != "text" && o.uncovered_target != "image" && o.uncovered_target != "mean")
     throw InputError("--uncovered-target must be text, image or mean, got '" + o.uncovered_target + "'");
+  if (o.router_validation_pairs != "indirect" && o.router_validation_pairs != "all")
+    throw InputError("router validation pairs must be indirect or all, got '" + o.router_validation_pairs + "'");
+  if (o.router_validation_metric != "top1" && o.router_validation_metric != "mrr")
+    throw InputError("router validation metric must be top1 or mrr, got '" + o.router_validation_metric + "'");
+  if (o.router_align_pairs != "indirect" && o.router_align_pairs != "all")
+    throw InputError("router align pairs must be indirect or all, got '" + o.router_align_pairs + "'");
   tensor_io::set_compute_threads(o.threads);  // libtorch, FAISS and OpenBLAS pools; <= 0 = every core
 
   const ExpertSpec& backbone = *config.find(config.backbone);
@@ -444,13 +452,20 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   // Router validation (router_validation.h): held-out tuples, their frozen slot embeddings and router inputs.
   const RouterSplit split = split_router_tuples(T, o.router_validation, mix(o.seed, 4242));
   const int64_t T_router = split.train.size(0);
+  DirectHops direct;
+  if ((o.router_validation_pairs == "indirect" && split.val.numel() > 0) || o.router_align_pairs == "indirect")
+    direct = direct_hops(pool, tuples);
+  // L_align on indirectly linked pairs only: per modality pair, bool [T] over every tuple.
+  PairRows align_rows;
+  if (o.router_align_pairs == "indirect") align_rows = indirect_pair_rows(tuples, at::arange(T, at::kLong), modalities, direct, 2);
   RouterValidation validation(split.val, modalities, config, [&](const std::string& m, const at::Tensor& rows) {
     auto in = inputs_for(m, rows);
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> parts;
     for (const auto& n : config.router_inputs.at(m)) parts.push_back(in.at(n));
     return std::make_pair(frozen.slot_embeddings(m, in), at::cat(parts, 1));
-  }, tuples);
+  }, tuples, direct.empty() ? nullptr : &direct);
+  validation.use_reciprocal_rank(o.router_validation_metric == "mrr");
   auto router_logits = [&](const std::string& m, const at::Tensor& x) {
     at::NoGradGuard no_grad;
     routers[m]->eval();
@@ -497,8 +512,20 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       at::Tensor loss = at::zeros({});
       int64_t pairs = 0;
       for (size_t i = 0; i < modalities.size(); ++i)
-        for (size_t j = i + 1; j < modalities.size(); ++j, ++pairs)
-          loss = loss + info_nce(unified[modalities[i]], unified[modalities[j]], o.temperature);
+        for (size_t j = i + 1; j < modalities.size(); ++j) {
+          if (align_rows.empty()) {
+            loss = loss + info_nce(unified[modalities[i]], unified[modalities[j]], o.temperature);
+            ++pairs;
+            continue;
+          }
+          const auto key = std::minmax(modalities[i], modalities[j]);
+          auto it = align_rows.find({key.first, key.second});
+          if (it == align_rows.end()) continue;
+          const at::Tensor keep = it->second.index_select(0, rows).nonzero().squeeze(1);
+          if (keep.size(0) < 2) continue;
+          loss = loss + info_nce(unified[modalities[i]].index_select(0, keep), unified[modalities[j]].index_select(0, keep), o.temperature);
+          ++pairs;
+        }
       if (pairs > 0) loss = loss / static_cast<double>(pairs);
       if (decoupling_on && weights.count("text")) {
         at::Tensor nll = decoupling_loss(rows, weights["text"]);
@@ -538,7 +565,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     torch::NoGradGuard no_grad;
     // What L_dec reached on the held-out texts with the last epoch's text router: the reference the kept text
     // router must still meet (the best epoch by retrieval may predate the decoupling).
-    const bool dec_check = decoupling_on && routers.count("text") &&
+    const bool dec_check = decoupling_on && o.router_text_keeps_decoupling && routers.count("text") &&
                            std::find(modalities.begin(), modalities.end(), "text") != modalities.end();
     auto held_out_dec = [&](double a) {
       // Unclipped: with two families uniform routing already meets a 0.5 margin, and the split by family

@@ -24,14 +24,20 @@ RouterSplit split_router_tuples(int64_t tuples, double fraction, uint64_t seed, 
 }
 
 double pseudo_retrieval_score(const std::map<std::string, at::Tensor>& unified, const std::map<std::string, at::Tensor>& present,
-                              int64_t chunk) {
+                              int64_t chunk, const PairRows* pair_rows, bool reciprocal_rank) {
   std::vector<std::string> mods;
   for (const auto& [m, _] : unified) mods.push_back(m);
   double sum = 0;
   int64_t pairs = 0;
   for (size_t i = 0; i < mods.size(); ++i)
     for (size_t j = i + 1; j < mods.size(); ++j) {
-      const at::Tensor both = present.at(mods[i]).logical_and(present.at(mods[j])).nonzero().squeeze(1);
+      at::Tensor keep = present.at(mods[i]).logical_and(present.at(mods[j]));
+      if (pair_rows) {
+        auto it = pair_rows->find({mods[i], mods[j]});
+        if (it == pair_rows->end()) continue;
+        keep = keep.logical_and(it->second);
+      }
+      const at::Tensor both = keep.nonzero().squeeze(1);
       const int64_t n = both.size(0);
       if (n < 2) continue;
       const at::Tensor a = unified.at(mods[i]).index_select(0, both), b = unified.at(mods[j]).index_select(0, both);
@@ -40,6 +46,13 @@ double pseudo_retrieval_score(const std::map<std::string, at::Tensor>& unified, 
         const int64_t len = std::min(chunk, n - c);
         if (len < 2) break;
         const at::Tensor sims = at::mm(a.narrow(0, c, len), b.narrow(0, c, len).t());
+        if (reciprocal_rank) {  // rank of the own member = 1 + members scoring strictly higher, both ways
+          const at::Tensor own = sims.diagonal();
+          const at::Tensor rank_ab = sims.gt(own.unsqueeze(1)).sum(1).add(1).to(at::kDouble);
+          const at::Tensor rank_ba = sims.gt(own.unsqueeze(0)).sum(0).add(1).to(at::kDouble);
+          hits += rank_ab.reciprocal().sum().item<double>() + rank_ba.reciprocal().sum().item<double>();
+          continue;
+        }
         const at::Tensor target = at::arange(len, at::kLong);
         hits += sims.argmax(1).eq(target).sum().item<double>() + sims.argmax(0).eq(target).sum().item<double>();
       }
@@ -49,8 +62,44 @@ double pseudo_retrieval_score(const std::map<std::string, at::Tensor>& unified, 
   return pairs > 0 ? sum / static_cast<double>(pairs) : 0;
 }
 
+DirectHops direct_hops(const EmbeddingPool& pool, const TupleSet& tuples) {
+  DirectHops direct;
+  if (tuples.size() == 0) return direct;
+  const at::Tensor anchors = std::get<0>(at::_unique(tuples.anchor));
+  for (int64_t i = 0; i < anchors.size(0); ++i) {
+    const int64_t a = anchors[i].item<int64_t>();
+    auto& pairs = direct[a];
+    for (const auto& hop : mining_plan(pool, tuple_modalities().at(static_cast<size_t>(a)))) {
+      const int64_t x = tuple_slot(hop.from), y = tuple_slot(hop.to);
+      pairs.emplace_back(std::min(x, y), std::max(x, y));
+    }
+  }
+  return direct;
+}
+
+PairRows indirect_pair_rows(const TupleSet& tuples, const at::Tensor& rows, const std::vector<std::string>& modalities,
+                            const DirectHops& direct, int64_t min_rows) {
+  PairRows out;
+  const at::Tensor anchor = tuples.anchor.index_select(0, rows);
+  const at::Tensor index = tuples.index.index_select(0, rows);
+  std::vector<std::string> mods = modalities;
+  std::sort(mods.begin(), mods.end());  // the order pseudo_retrieval_score walks pairs in (map keys)
+  for (size_t i = 0; i < mods.size(); ++i)
+    for (size_t j = i + 1; j < mods.size(); ++j) {
+      const int64_t x = tuple_slot(mods[i]), y = tuple_slot(mods[j]);
+      const std::pair<int64_t, int64_t> key{std::min(x, y), std::max(x, y)};
+      at::Tensor linked = at::zeros({rows.size(0)}, at::kBool);
+      for (const auto& [a, pairs] : direct)
+        if (std::find(pairs.begin(), pairs.end(), key) != pairs.end()) linked.logical_or_(anchor.eq(a));
+      at::Tensor keep = index.select(1, x).select(1, 0).ge(0).logical_and(index.select(1, y).select(1, 0).ge(0)).logical_and(linked.logical_not());
+      if (keep.sum().item<int64_t>() >= min_rows) out[{mods[i], mods[j]}] = keep;
+    }
+  return out;
+}
+
 RouterValidation::RouterValidation(const at::Tensor& val_rows, const std::vector<std::string>& modalities,
-                                   const binding::BindingConfig& config, const Inputs& inputs, const TupleSet& tuples) {
+                                   const binding::BindingConfig& config, const Inputs& inputs, const TupleSet& tuples,
+                                   const DirectHops* direct) {
   text_temperature_ = config.text_temperature;
   if (val_rows.numel() == 0 || modalities.size() < 2) return;
   for (const auto& m : modalities) {
@@ -59,6 +108,8 @@ RouterValidation::RouterValidation(const at::Tensor& val_rows, const std::vector
     inputs_[m] = in;
     present_[m] = tuples.index.index_select(0, val_rows).select(1, tuple_slot(m)).select(1, 0).ge(0);
   }
+  // A pair scored on a few dozen tuples would be noise: at least 32 indirectly linked tuples per pair.
+  if (direct) pair_rows_ = indirect_pair_rows(tuples, val_rows, modalities, *direct, 32);
   active_ = true;
 }
 
@@ -77,7 +128,7 @@ double RouterValidation::score(const std::map<std::string, double>& alpha, const
     const at::Tensor u = a == 0 ? slots.mean(1) : (slots * weights(m, a, logits).unsqueeze(2)).sum(1);
     unified[m] = u / u.norm(2, -1, true).clamp_min(1e-12);
   }
-  return pseudo_retrieval_score(unified, present_);
+  return pseudo_retrieval_score(unified, present_, 256, pair_rows_.empty() ? nullptr : &pair_rows_, reciprocal_rank_);
 }
 
 at::Tensor weights_from_scores(const at::Tensor& scores, double temperature) { return at::softmax(scores * temperature, -1); }
