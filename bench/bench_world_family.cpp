@@ -5,7 +5,7 @@
 //   bench_world_family [--worlds N] [--first K] [--split heldout|tuning] [--threads T] [--seed S]
 //                      [--rows-scale F (training pools only)] [--epochs E] [--no-python] [--no-cpp] [--dir DIR] [--markdown FILE] [--jsonl FILE]
 //                      [--router-validation-pairs indirect|all] [--router-align-pairs all|indirect] [--router-validation-metric top1|mrr]
-//                      [--min-gain X] [--text-router-free|--text-router-keeps-decoupling] [--no-router-validation]  (C++ trainer options)
+//                      [--min-gain X] [--noise-z Z] [--text-router-free|--text-router-keeps-decoupling] [--no-router-validation]  (C++ trainer options)
 // Prints one JSON object (per world and summary); --markdown also writes the summary table, --jsonl appends each
 // world's result as it finishes. bench/python/world_family_summary.py re-summarises JSONL files (several partial runs).
 #include <ATen/ATen.h>
@@ -220,6 +220,7 @@ int main(int argc, char** argv) {
   std::string router_align_pairs = training::TrainOptions{}.router_align_pairs;
   std::string router_validation_metric = training::TrainOptions{}.router_validation_metric;
   double min_gain = training::TrainOptions{}.router_min_gain;
+  double noise_z = training::TrainOptions{}.router_noise_z;
   double router_validation = training::TrainOptions{}.router_validation;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -239,6 +240,7 @@ int main(int argc, char** argv) {
     else if (a == "--router-align-pairs") router_align_pairs = next();
     else if (a == "--router-validation-metric") router_validation_metric = next();
     else if (a == "--min-gain") min_gain = std::stod(next());
+    else if (a == "--noise-z") noise_z = std::stod(next());
     else if (a == "--no-router-validation") router_validation = 0;
     else if (a == "--dir") dir = next();
     else if (a == "--markdown") md_path = next();
@@ -258,7 +260,7 @@ int main(int argc, char** argv) {
   out["rows_scale"] = rows_scale;
   out["epochs"] = epochs > 0 ? json(epochs) : json("default (8 projector, 8 router)");
   out["loadavg_start"] = loadavg();
-  out["router_validation"] = {{"share", router_validation}, {"pairs", router_validation_pairs}, {"text_router_keeps_decoupling", text_router_keeps_decoupling}, {"align_pairs", router_align_pairs}, {"metric", router_validation_metric}, {"min_gain", min_gain}};
+  out["router_validation"] = {{"share", router_validation}, {"pairs", router_validation_pairs}, {"text_router_keeps_decoupling", text_router_keeps_decoupling}, {"align_pairs", router_align_pairs}, {"metric", router_validation_metric}, {"min_gain", min_gain}, {"noise_z", noise_z}};
   std::vector<json> results;
   const int64_t n_split = which == training::WorldSplit::Tuning ? training::kTuningWorlds : training::kHeldOutWorlds;
   for (int64_t k = first; k < std::min(first + worlds, n_split); ++k) {
@@ -302,6 +304,7 @@ int main(int argc, char** argv) {
       o.router_align_pairs = router_align_pairs;
       o.router_validation_metric = router_validation_metric;
       o.router_min_gain = min_gain;
+      o.router_noise_z = noise_z;
       o.router_validation = router_validation;
       training::RouterValidationReport report;
       o.router_report = &report;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "omnibind/training/router_validation.h"
 #include "omnibind/training/tuple_mining.h"
@@ -82,6 +83,24 @@ TEST(RouterValidationPairs, ScoreIgnoresRowsOutsideThePairMask) {
   PairRows none;  // no pair counts: nothing is scored
   none[{"image", "text"}] = keep;
   EXPECT_DOUBLE_EQ(pseudo_retrieval_score(unified, pres, 256, &none), 0.0);
+}
+
+// The paired standard error only counts queries whose outcome differs between the two routings: identical
+// outcomes give 0 whatever the score, and it shrinks as 1/sqrt(n) with the same share of changed outcomes.
+TEST(RouterValidationPairs, PairedDifferenceErrorCountsOnlyChangedOutcomes) {
+  at::Tensor a = at::arange(400, at::kLong).remainder(4).eq(0).to(at::kDouble);  // score 0.25
+  EXPECT_DOUBLE_EQ(outcomes_difference_se({a}, {a.clone()}), 0.0);
+  at::Tensor b = a.clone();
+  b.narrow(0, 1, 20).fill_(1.0);  // 15 of the first 20 flip 0 -> 1 (every fourth was a hit already)
+  const double se = outcomes_difference_se({b}, {a});
+  const at::Tensor d = b - a;
+  EXPECT_NEAR(se, std::sqrt(d.var().item<double>() / 400.0), 1e-12);
+  EXPECT_GT(outcomes_score({b}) - outcomes_score({a}), 2 * se);  // 15 more hits of 400 is well beyond the noise
+  at::Tensor a4 = at::cat({a, a, a, a}), b4 = at::cat({b, b, b, b});
+  EXPECT_NEAR(outcomes_difference_se({b4}, {a4}), se / 2, se * 0.01);
+  // Two pairs: the mean over pairs of the pairs' means; the error of that mean.
+  EXPECT_NEAR(outcomes_score({a, b}), (0.25 + outcomes_score({b})) / 2, 1e-12);
+  EXPECT_NEAR(outcomes_difference_se({b, b}, {a, a}), se / std::sqrt(2.0), 1e-12);
 }
 
 }  // namespace

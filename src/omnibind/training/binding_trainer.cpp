@@ -92,7 +92,8 @@ std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, 
          "|dec=" + std::to_string(o.decoupling) + (o.router_align_pairs != "all" ? "|align=" + o.router_align_pairs : "") + (o.uncovered_target != "text" ? "|target=" + o.uncovered_target : "") +
          (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "") +
          (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) +
-                                        "/" + o.router_validation_pairs + "/" + o.router_validation_metric + (o.router_text_keeps_decoupling ? "" : "/text-free")
+                                        "/" + o.router_validation_pairs + "/" + o.router_validation_metric +
+                                        "/z" + std::to_string(o.router_noise_z) + (o.router_text_keeps_decoupling ? "" : "/text-free")
                                   : "");
 }
 
@@ -588,6 +589,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     for (const auto& m : modalities) alpha[m] = 1.0;
     for (const auto& m : modalities) {
       std::vector<std::pair<double, double>> tried;  // (alpha, score)
+      std::vector<std::vector<at::Tensor>> tried_outcomes;
       double top = -1;
       // The text router also answers to L_dec: it is shrunk only as far as the held-out texts keep what L_dec
       // asks of them (held-out L_dec within kDecouplingSlack of the trained router's).
@@ -598,11 +600,17 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       for (double a : {1.0, 0.5, 0.25, 0.0}) {
         if (dec && a < 1.0 && held_out_dec(a) > dec_reference + kDecouplingSlack) continue;
         alpha[m] = a;
-        tried.emplace_back(a, validation.score(alpha, router_logits, 1.0));
+        tried_outcomes.push_back(validation.outcomes(alpha, router_logits, 1.0));
+        tried.emplace_back(a, outcomes_score(tried_outcomes.back()));
         top = std::max(top, tried.back().second);
       }
-      for (const auto& [a, sc] : tried)
-        if (sc >= top - o.router_min_gain) alpha[m] = a;  // the smallest alpha within min_gain of the best
+      size_t best = 0;
+      for (size_t i = 0; i < tried.size(); ++i)
+        if (tried[i].second == top) best = i;
+      for (size_t i = 0; i < tried.size(); ++i) {  // the smallest alpha within the tolerance of the best
+        const double noise = o.router_noise_z * outcomes_difference_se(tried_outcomes[best], tried_outcomes[i]);
+        if (tried[i].second >= top - std::max(o.router_min_gain, noise)) alpha[m] = tried[i].first;
+      }
     }
     for (const auto& m : modalities) {
       auto last = routers[m]->named_parameters();

@@ -70,6 +70,10 @@ struct TrainOptions {
   // the last epoch's routers, as trained.
   double router_validation = 0.1;
   double router_min_gain = 0.002;
+  // A router also has to beat the held-out set's noise: a smaller alpha is kept when its score is within
+  // max(router_min_gain, router_noise_z x the standard error of the paired score difference) of the best alpha's
+  // (paired over the same held-out queries). 0 = min_gain only.
+  double router_noise_z = 1.0;
   // Which held-out member pairs validation scores: "indirect" = only pairs the miner did not link by a direct hop
   // (a direct hop's experts reproduce their own neighbours, errors included, so those pairs reward routing to
   // the miner); "all" = every pair of every held-out tuple.

@@ -40,6 +40,14 @@ using PairRows = std::map<std::pair<std::string, std::string>, at::Tensor>;
 double pseudo_retrieval_score(const std::map<std::string, at::Tensor>& unified, const std::map<std::string, at::Tensor>& present,
                               int64_t chunk = 256, const PairRows* pair_rows = nullptr, bool reciprocal_rank = false);
 
+// The per-query outcomes behind pseudo_retrieval_score (one double tensor per scored pair, in pair order), their
+// score (mean over pairs of the pair's mean), and the standard error of score(a) - score(b) for outcomes of two
+// routings on the same queries (paired: only queries whose outcome differs add variance).
+std::vector<at::Tensor> pair_outcomes(const std::map<std::string, at::Tensor>& unified, const std::map<std::string, at::Tensor>& present,
+                                      int64_t chunk, const PairRows* pair_rows, bool reciprocal_rank);
+double outcomes_score(const std::vector<at::Tensor>& outcomes);
+double outcomes_difference_se(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b);
+
 // Which member pairs of a tuple the miner linked by a direct hop: anchor slot -> unordered (slot, slot) pairs
 // (smaller slot first) of its mining plan's hops. A pair not in it was linked only through other members.
 using DirectHops = std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>>;
@@ -64,6 +72,9 @@ class RouterValidation {
   // by a direct hop (see indirect_pair_rows; when no pair has enough of them, every pair on every tuple).
   RouterValidation(const at::Tensor& val_rows, const std::vector<std::string>& modalities, const binding::BindingConfig& config,
                    const Inputs& inputs, const TupleSet& tuples, const DirectHops* direct = nullptr);
+  // Per scored pair, the outcome of every query (1/0 hit, or reciprocal rank), both directions: score() is the
+  // mean over pairs of their means. Two routings' outcomes on the same queries give a paired difference.
+  std::vector<at::Tensor> outcomes(const std::map<std::string, double>& alpha, const Logits& logits, double default_alpha) const;
   // Score with the mean reciprocal rank instead of top-1 accuracy (see pseudo_retrieval_score).
   void use_reciprocal_rank(bool on) { reciprocal_rank_ = on; }
   // Pairs scored only on indirectly linked tuples (empty: every pair on every tuple).
