@@ -6,6 +6,9 @@
 //                      [--rows-scale F (training pools only)] [--epochs E] [--uncovered-target text|image|mean]
 //                      [--uncovered-pairs all|anchored|none] [--uncovered-keep Q] [--min-steps S] [--no-python] [--no-cpp] [--dir DIR]
 //                      [--markdown FILE] [--jsonl FILE]
+//                      [--rows-scale F (training pools only)] [--epochs E] [--no-python] [--no-cpp] [--dir DIR] [--markdown FILE] [--jsonl FILE]
+//                      [--router-validation-pairs indirect|all] [--router-align-pairs all|indirect] [--router-validation-metric top1|mrr]
+//                      [--min-gain X] [--noise-z Z] [--text-router-free|--text-router-keeps-decoupling] [--no-router-validation]  (C++ trainer options)
 // Prints one JSON object (per world and summary); --markdown also writes the summary table, --jsonl appends each
 // world's result as it finishes. bench/python/world_family_summary.py re-summarises JSONL files (several partial runs).
 #include <ATen/ATen.h>
@@ -219,6 +222,13 @@ int main(int argc, char** argv) {
   std::string uncovered_target = defaults.uncovered_target, uncovered_pairs = defaults.uncovered_pairs;
   double uncovered_keep = defaults.uncovered_keep;
   int64_t min_steps = defaults.projector_min_steps;
+  std::string router_validation_pairs = training::TrainOptions{}.router_validation_pairs;
+  bool text_router_keeps_decoupling = training::TrainOptions{}.router_text_keeps_decoupling;
+  std::string router_align_pairs = training::TrainOptions{}.router_align_pairs;
+  std::string router_validation_metric = training::TrainOptions{}.router_validation_metric;
+  double min_gain = training::TrainOptions{}.router_min_gain;
+  double noise_z = training::TrainOptions{}.router_noise_z;
+  double router_validation = training::TrainOptions{}.router_validation;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
     std::string a = argv[i];
@@ -235,6 +245,14 @@ int main(int argc, char** argv) {
     else if (a == "--min-steps") min_steps = std::stoll(next());
     else if (a == "--no-python") python = false;
     else if (a == "--no-cpp") cpp = false;
+    else if (a == "--router-validation-pairs") router_validation_pairs = next();
+    else if (a == "--text-router-free") text_router_keeps_decoupling = false;
+    else if (a == "--text-router-keeps-decoupling") text_router_keeps_decoupling = true;
+    else if (a == "--router-align-pairs") router_align_pairs = next();
+    else if (a == "--router-validation-metric") router_validation_metric = next();
+    else if (a == "--min-gain") min_gain = std::stod(next());
+    else if (a == "--noise-z") noise_z = std::stod(next());
+    else if (a == "--no-router-validation") router_validation = 0;
     else if (a == "--dir") dir = next();
     else if (a == "--markdown") md_path = next();
     else if (a == "--jsonl") jsonl_path = next();
@@ -257,6 +275,7 @@ int main(int argc, char** argv) {
   out["uncovered_keep"] = uncovered_keep;
   out["projector_min_steps"] = min_steps;
   out["loadavg_start"] = loadavg();
+  out["router_validation"] = {{"share", router_validation}, {"pairs", router_validation_pairs}, {"text_router_keeps_decoupling", text_router_keeps_decoupling}, {"align_pairs", router_align_pairs}, {"metric", router_validation_metric}, {"min_gain", min_gain}, {"noise_z", noise_z}};
   std::vector<json> results;
   const int64_t n_split = which == training::WorldSplit::Tuning ? training::kTuningWorlds : training::kHeldOutWorlds;
   for (int64_t k = first; k < std::min(first + worlds, n_split); ++k) {
@@ -299,6 +318,15 @@ int main(int argc, char** argv) {
       o.uncovered_pairs = uncovered_pairs;
       o.uncovered_keep = uncovered_keep;
       o.projector_min_steps = min_steps;
+      o.router_validation_pairs = router_validation_pairs;
+      o.router_text_keeps_decoupling = text_router_keeps_decoupling;
+      o.router_align_pairs = router_align_pairs;
+      o.router_validation_metric = router_validation_metric;
+      o.router_min_gain = min_gain;
+      o.router_noise_z = noise_z;
+      o.router_validation = router_validation;
+      training::RouterValidationReport report;
+      o.router_report = &report;
       training::NamedTensors state;
       Times t = timed(false, [&] { state = training::train_binding(pool, tuples, spec.config, o); });
       auto model = training::load_trained_model(state, spec.config);
@@ -308,6 +336,8 @@ int main(int argc, char** argv) {
       c["mean_uniform"] = pair_mean(c["pairs"], "uniform");
       c["mean_best_single"] = pair_mean(c["pairs"], "best_single");
       c["seconds_train"] = t.wall;
+      c["router_validation"] = {{"held_out", report.held_out}, {"uniform", report.uniform_score}, {"best_epoch", report.best_epoch},
+                                {"best", report.best_score}, {"final", report.final_score}, {"alpha", report.alpha}};
       c["times_train"] = times_json(t);
       w["cpp"] = c;
       std::fprintf(stderr, "C++ %.1fs learned %.3f uniform %.3f; ", t.wall, c["mean_learned"].get<double>(), c["mean_uniform"].get<double>());

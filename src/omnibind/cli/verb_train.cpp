@@ -108,6 +108,16 @@ VerbRun setup_train(CLI::App& app) {
   app.add_option("--uncovered-keep", o->train.uncovered_keep,
                  "Share of those pairs kept, the most similar hops first (ranked per anchor modality; 1 = all)")
       ->capture_default_str();
+  app.add_option("--router-validation", o->train.router_validation,
+                 "Share of tuples held out to validate the routers (best epoch, shrink toward uniform); 0 = off")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.5));
+  app.add_option("--router-validation-pairs", o->train.router_validation_pairs,
+                 "Held-out member pairs scored: indirect (not linked by a direct mining hop) or all")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"indirect", "all"}));
+  app.add_flag("--text-router-keeps-decoupling", o->train.router_text_keeps_decoupling,
+               "Validation shrinks the text router only as far as held-out texts keep L_dec's split by source family");
   app.add_flag("--aggregate", o->aggregate, "Mine softmax-aggregated pseudo members instead of retrieved items");
   app.add_option("--topk", o->topk, "Top-k for --aggregate")->capture_default_str();
   app.add_flag("--resume", o->train.resume, "Continue from OUT.train-state.safetensors");

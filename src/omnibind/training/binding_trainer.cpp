@@ -93,8 +93,12 @@ std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, 
          (o.uncovered_pairs != "all" ? "|upairs=" + o.uncovered_pairs : "") +
          (o.uncovered_keep < 1.0 ? "|ukeep=" + std::to_string(o.uncovered_keep) : "") +
          (o.projector_min_steps > 0 ? "|minsteps=" + std::to_string(o.projector_min_steps) : "") +
+         (o.router_align_pairs != "all" ? "|align=" + o.router_align_pairs : "") +
          (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "") +
-         (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) : "");
+         (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) +
+                                        "/" + o.router_validation_pairs + "/" + o.router_validation_metric +
+                                        "/z" + std::to_string(o.router_noise_z) + (o.router_text_keeps_decoupling ? "" : "/text-free")
+                                  : "");
 }
 
 void save_state(const TrainOptions& o, const RunState& s, const std::string& fingerprint) {
@@ -258,6 +262,12 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   if (tuples.size() < 2) throw InputError("training needs at least 2 tuples, got " + std::to_string(tuples.size()));
   if (o.batch < 2) throw InputError("--batch must be at least 2");
   check_head_target_options(o);
+  if (o.router_validation_pairs != "indirect" && o.router_validation_pairs != "all")
+    throw InputError("router validation pairs must be indirect or all, got '" + o.router_validation_pairs + "'");
+  if (o.router_validation_metric != "top1" && o.router_validation_metric != "mrr")
+    throw InputError("router validation metric must be top1 or mrr, got '" + o.router_validation_metric + "'");
+  if (o.router_align_pairs != "indirect" && o.router_align_pairs != "all")
+    throw InputError("router align pairs must be indirect or all, got '" + o.router_align_pairs + "'");
   tensor_io::set_compute_threads(o.threads);  // libtorch, FAISS and OpenBLAS pools; <= 0 = every core
 
   const ExpertSpec& backbone = *config.find(config.backbone);
@@ -523,13 +533,20 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   // Router validation (router_validation.h): held-out tuples, their frozen slot embeddings and router inputs.
   const RouterSplit split = split_router_tuples(T, o.router_validation, mix(o.seed, 4242));
   const int64_t T_router = split.train.size(0);
+  DirectHops direct;
+  if ((o.router_validation_pairs == "indirect" && split.val.numel() > 0) || o.router_align_pairs == "indirect")
+    direct = direct_hops(pool, tuples);
+  // L_align on indirectly linked pairs only: per modality pair, bool [T] over every tuple.
+  PairRows align_rows;
+  if (o.router_align_pairs == "indirect") align_rows = indirect_pair_rows(tuples, at::arange(T, at::kLong), modalities, direct, 2);
   RouterValidation validation(split.val, modalities, config, [&](const std::string& m, const at::Tensor& rows) {
     auto in = inputs_for(m, rows);
     at::NoGradGuard no_grad;
     std::vector<at::Tensor> parts;
     for (const auto& n : config.router_inputs.at(m)) parts.push_back(in.at(n));
     return std::make_pair(frozen.slot_embeddings(m, in), at::cat(parts, 1));
-  }, tuples);
+  }, tuples, direct.empty() ? nullptr : &direct);
+  validation.use_reciprocal_rank(o.router_validation_metric == "mrr");
   auto router_logits = [&](const std::string& m, const at::Tensor& x) {
     at::NoGradGuard no_grad;
     routers[m]->eval();
@@ -576,8 +593,20 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       at::Tensor loss = at::zeros({});
       int64_t pairs = 0;
       for (size_t i = 0; i < modalities.size(); ++i)
-        for (size_t j = i + 1; j < modalities.size(); ++j, ++pairs)
-          loss = loss + info_nce(unified[modalities[i]], unified[modalities[j]], o.temperature);
+        for (size_t j = i + 1; j < modalities.size(); ++j) {
+          if (align_rows.empty()) {
+            loss = loss + info_nce(unified[modalities[i]], unified[modalities[j]], o.temperature);
+            ++pairs;
+            continue;
+          }
+          const auto key = std::minmax(modalities[i], modalities[j]);
+          auto it = align_rows.find({key.first, key.second});
+          if (it == align_rows.end()) continue;
+          const at::Tensor keep = it->second.index_select(0, rows).nonzero().squeeze(1);
+          if (keep.size(0) < 2) continue;
+          loss = loss + info_nce(unified[modalities[i]].index_select(0, keep), unified[modalities[j]].index_select(0, keep), o.temperature);
+          ++pairs;
+        }
       if (pairs > 0) loss = loss / static_cast<double>(pairs);
       if (decoupling_on && weights.count("text")) {
         at::Tensor nll = decoupling_loss(rows, weights["text"]);
@@ -617,7 +646,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     torch::NoGradGuard no_grad;
     // What L_dec reached on the held-out texts with the last epoch's text router: the reference the kept text
     // router must still meet (the best epoch by retrieval may predate the decoupling).
-    const bool dec_check = decoupling_on && routers.count("text") &&
+    const bool dec_check = decoupling_on && o.router_text_keeps_decoupling && routers.count("text") &&
                            std::find(modalities.begin(), modalities.end(), "text") != modalities.end();
     auto held_out_dec = [&](double a) {
       // Unclipped: with two families uniform routing already meets a 0.5 margin, and the split by family
@@ -640,6 +669,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     for (const auto& m : modalities) alpha[m] = 1.0;
     for (const auto& m : modalities) {
       std::vector<std::pair<double, double>> tried;  // (alpha, score)
+      std::vector<std::vector<at::Tensor>> tried_outcomes;
       double top = -1;
       // The text router also answers to L_dec: it is shrunk only as far as the held-out texts keep what L_dec
       // asks of them (held-out L_dec within kDecouplingSlack of the trained router's).
@@ -650,11 +680,17 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       for (double a : {1.0, 0.5, 0.25, 0.0}) {
         if (dec && a < 1.0 && held_out_dec(a) > dec_reference + kDecouplingSlack) continue;
         alpha[m] = a;
-        tried.emplace_back(a, validation.score(alpha, router_logits, 1.0));
+        tried_outcomes.push_back(validation.outcomes(alpha, router_logits, 1.0));
+        tried.emplace_back(a, outcomes_score(tried_outcomes.back()));
         top = std::max(top, tried.back().second);
       }
-      for (const auto& [a, sc] : tried)
-        if (sc >= top - o.router_min_gain) alpha[m] = a;  // the smallest alpha within min_gain of the best
+      size_t best = 0;
+      for (size_t i = 0; i < tried.size(); ++i)
+        if (tried[i].second == top) best = i;
+      for (size_t i = 0; i < tried.size(); ++i) {  // the smallest alpha within the tolerance of the best
+        const double noise = o.router_noise_z * outcomes_difference_se(tried_outcomes[best], tried_outcomes[i]);
+        if (tried[i].second >= top - std::max(o.router_min_gain, noise)) alpha[m] = tried[i].first;
+      }
     }
     for (const auto& m : modalities) {
       auto last = routers[m]->named_parameters();

@@ -88,6 +88,23 @@ struct TrainOptions {
   // the last epoch's routers, as trained.
   double router_validation = 0.1;
   double router_min_gain = 0.002;
+  // A router also has to beat the held-out set's noise: a smaller alpha is kept when its score is within
+  // max(router_min_gain, router_noise_z x the standard error of the paired score difference) of the best alpha's
+  // (paired over the same held-out queries). 0 = min_gain only.
+  double router_noise_z = 1.0;
+  // Which held-out member pairs validation scores: "indirect" = only pairs the miner did not link by a direct hop
+  // (a direct hop's experts reproduce their own neighbours, errors included, so those pairs reward routing to
+  // the miner); "all" = every pair of every held-out tuple.
+  std::string router_validation_pairs = "indirect";
+  // Held-out score: "top1" accuracy of finding the tuple's own member, or its mean reciprocal rank ("mrr").
+  std::string router_validation_metric = "top1";
+  // Which member pairs L_align trains the routers on: "all" pairs of every tuple, or only "indirect" ones (not
+  // linked by a direct mining hop; pairs with no indirect tuple are then left out of L_align).
+  std::string router_align_pairs = "all";
+  // true: the text router is shrunk only as far as the held-out texts keep their split by source family (L_dec).
+  // false (default): validation shrinks it like any other router. Measured on the world family (tuning worlds
+  // 0-11): keeping L_dec's split cost -0.006 class P@1 on average against uniform routing, shrinking it -0.000.
+  bool router_text_keeps_decoupling = false;
   RouterValidationReport* router_report = nullptr;  // filled when not null
   int64_t materialise_bytes = int64_t{2} << 30;  // gather a space's training pairs into RAM below this size, else stream
   // Train a space's K heads together (training/head_bank.h: same math, no autograd, heads spread over the

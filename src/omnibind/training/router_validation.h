@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "omnibind/binding/binding_config.h"
+#include "omnibind/training/embedding_pool.h"
 #include "omnibind/training/tuple_mining.h"
 
 namespace omnibind::training {
@@ -31,8 +32,31 @@ RouterSplit split_router_tuples(int64_t tuples, double fraction, uint64_t seed, 
 // unified: modality -> [V, D] unit rows of the same V held-out tuples; present: modality -> bool [V] (the tuple
 // has a member of that modality). Mean over modality pairs of the top-1 accuracy (both directions) of finding
 // the tuple's own member among the members of the same chunk of `chunk` tuples. In [0, 1].
+// reciprocal_rank: mean reciprocal rank of the tuple's own member instead of top-1 accuracy (smoother: a
+// routing that moves partners from rank 5 to rank 2 counts).
+// pair_rows, when given: (modality a, modality b) with a < b -> bool [V], the rows that count for that pair
+// (pairs missing from it are not scored).
+using PairRows = std::map<std::pair<std::string, std::string>, at::Tensor>;
 double pseudo_retrieval_score(const std::map<std::string, at::Tensor>& unified, const std::map<std::string, at::Tensor>& present,
-                              int64_t chunk = 256);
+                              int64_t chunk = 256, const PairRows* pair_rows = nullptr, bool reciprocal_rank = false);
+
+// The per-query outcomes behind pseudo_retrieval_score (one double tensor per scored pair, in pair order), their
+// score (mean over pairs of the pair's mean), and the standard error of score(a) - score(b) for outcomes of two
+// routings on the same queries (paired: only queries whose outcome differs add variance).
+std::vector<at::Tensor> pair_outcomes(const std::map<std::string, at::Tensor>& unified, const std::map<std::string, at::Tensor>& present,
+                                      int64_t chunk, const PairRows* pair_rows, bool reciprocal_rank);
+double outcomes_score(const std::vector<at::Tensor>& outcomes);
+double outcomes_difference_se(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b);
+
+// Which member pairs of a tuple the miner linked by a direct hop: anchor slot -> unordered (slot, slot) pairs
+// (smaller slot first) of its mining plan's hops. A pair not in it was linked only through other members.
+using DirectHops = std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>>;
+DirectHops direct_hops(const EmbeddingPool& pool, const TupleSet& tuples);
+
+// For each modality pair of `modalities` (a < b), bool [V]: the held-out tuples `rows` that have both members
+// and did not link them by a direct hop. Pairs with fewer than `min_rows` such tuples are left out.
+PairRows indirect_pair_rows(const TupleSet& tuples, const at::Tensor& rows, const std::vector<std::string>& modalities,
+                            const DirectHops& direct, int64_t min_rows);
 
 // Routing weights of a modality from router scores s [B, S] (sigmoid outputs) as the inference model computes
 // them: softmax(s * temperature) (temperature 10 for text, 1 otherwise).
@@ -44,8 +68,17 @@ class RouterValidation {
  public:
   using Inputs = std::function<std::pair<at::Tensor, at::Tensor>(const std::string& modality, const at::Tensor& rows)>;
   using Logits = std::function<at::Tensor(const std::string& modality, const at::Tensor& router_input)>;
+  // direct: when given, each modality pair is scored only on the held-out tuples whose miner did not link it
+  // by a direct hop (see indirect_pair_rows; when no pair has enough of them, every pair on every tuple).
   RouterValidation(const at::Tensor& val_rows, const std::vector<std::string>& modalities, const binding::BindingConfig& config,
-                   const Inputs& inputs, const TupleSet& tuples);
+                   const Inputs& inputs, const TupleSet& tuples, const DirectHops* direct = nullptr);
+  // Per scored pair, the outcome of every query (1/0 hit, or reciprocal rank), both directions: score() is the
+  // mean over pairs of their means. Two routings' outcomes on the same queries give a paired difference.
+  std::vector<at::Tensor> outcomes(const std::map<std::string, double>& alpha, const Logits& logits, double default_alpha) const;
+  // Score with the mean reciprocal rank instead of top-1 accuracy (see pseudo_retrieval_score).
+  void use_reciprocal_rank(bool on) { reciprocal_rank_ = on; }
+  // Pairs scored only on indirectly linked tuples (empty: every pair on every tuple).
+  const PairRows& pair_rows() const { return pair_rows_; }
   bool active() const { return active_; }
   // Score of routing every modality m with sigmoid(alpha_m * logits(m)) (alpha from `alpha`, else
   // `default_alpha`; 0 = uniform routing without calling `logits`).
@@ -56,7 +89,9 @@ class RouterValidation {
  private:
   bool active_ = false;
   double text_temperature_ = 10;
+  bool reciprocal_rank_ = false;
   std::map<std::string, at::Tensor> slots_, inputs_, present_;
+  PairRows pair_rows_;
 };
 
 }  // namespace omnibind::training
