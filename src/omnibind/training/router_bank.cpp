@@ -119,7 +119,7 @@ void batch_norm_backward(float* dy, const float* xh, int64_t B, int64_t C, const
 }
 
 // Column sums of a [B, C] into out[C] (double accumulation).
-void column_sums(const float* a, int64_t B, int64_t C, double* acc, float* out) {
+void column_sums(const float* __restrict a, int64_t B, int64_t C, double* __restrict acc, float* __restrict out) {
   std::fill(acc, acc + C, 0.0);
   for (int64_t i = 0; i < B; ++i)
     for (int64_t j = 0; j < C; ++j) acc[j] += a[i * C + j];
@@ -381,18 +381,22 @@ double info_nce(const float* a, const float* b, int64_t B, int64_t D, float inv_
     const float* lr = L + i * B;
     for (int64_t j = 0; j < B; ++j) cmax[j] = std::max(cmax[j], lr[j]);
   }
-  for (int64_t i = 0; i < B; ++i) {
-    const float* lr = L + i * B;
-    for (int64_t j = 0; j < B; ++j) csum[j] += std::exp(lr[j] - cmax[j]);
+  for (int64_t j = 0; j < B; ++j) loss_cols += static_cast<double>(cmax[j]) - L[j * B + j];
+  for (int64_t i = 0; i < B; ++i) {  // L becomes exp(L - column max), computed once for the sum and the gradient
+    float* lr = L + i * B;
+    for (int64_t j = 0; j < B; ++j) {
+      lr[j] = std::exp(lr[j] - cmax[j]);
+      csum[j] += lr[j];
+    }
   }
   for (int64_t j = 0; j < B; ++j) {
-    loss_cols += static_cast<double>(cmax[j]) + std::log(csum[j]) - L[j * B + j];
+    loss_cols += std::log(csum[j]);
     cscale[j] = static_cast<float>(1.0 / csum[j]) * half_over_b;
   }
   for (int64_t i = 0; i < B; ++i) {
     const float* lr = L + i * B;
     float* gr = GL + i * B;
-    for (int64_t j = 0; j < B; ++j) gr[j] += std::exp(lr[j] - cmax[j]) * cscale[j];
+    for (int64_t j = 0; j < B; ++j) gr[j] += lr[j] * cscale[j];
     gr[i] -= 2 * half_over_b;
   }
   return 0.5 * (loss_rows + loss_cols) / static_cast<double>(B);
@@ -496,8 +500,8 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
     // dv = (du - u (u . du)) / |v|; dw[b, s] = slot_s . dv
     float* dw = r.dw.data();
     for (int64_t i = 0; i < B; ++i) {
-      float* g = du + i * D;
-      const float* u = r.u.data() + i * D;
+      float* __restrict g = du + i * D;
+      const float* __restrict u = r.u.data() + i * D;
       double dot = 0;
       for (int64_t d = 0; d < D; ++d) dot += static_cast<double>(g[d]) * u[d];
       const float n = r.norm[i];
@@ -577,8 +581,8 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
     gemm(true, false, h2, h1, B, 1.f, dt2, h2, r.r1.data(), h1, 0.f, G + r.off[4], h1);
     float* dr1 = r.dr1.data();
     gemm(false, false, B, h1, h2, 1.f, dt2, h2, P + r.off[4], h1, 0.f, dr1, h1);
-    for (int64_t i = 0; i < B * h1; ++i)
-      if (!(r.r1[i] > 0.f)) dr1[i] = 0.f;
+    const float* r1 = r.r1.data();
+    for (int64_t i = 0; i < B * h1; ++i) dr1[i] = r1[i] > 0.f ? dr1[i] : 0.f;  // ReLU mask, branch-free (vectorises)
     // BN1 backward -> dz1 (in dr1); db1 = sum dz1; dW1 = dz1^T x
     batch_norm_backward(dr1, r.xh1.data(), B, h1, P + r.off[2], r.invstd1.data(), r.acc.data(), r.acc2.data(), G + r.off[2],
                         G + r.off[3]);
