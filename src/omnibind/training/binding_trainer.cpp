@@ -543,7 +543,11 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     at::Tensor perm = split.train.index_select(0, permutation(T_router, mix(o.seed, 7777 + static_cast<uint64_t>(epoch))));
     double sum = 0;
     int64_t batches = 0;
-    if (bank) sum = bank->train_epoch(perm, o.batch), batches = 1, bank_to_modules();  // sum: the mean over the batches
+    if (bank) {  // the whole epoch in the bank; sum = its mean loss over the batches
+      sum = bank->train_epoch(perm, o.batch);
+      batches = 1;
+      bank_to_modules();
+    }
     for (int64_t b = 0; !bank && b + 1 < T_router; b += o.batch) {
       at::Tensor rows = perm.narrow(0, b, std::min(o.batch, T_router - b));
       if (rows.size(0) < 2) continue;
