@@ -6,14 +6,17 @@
 //                      [--rows-scale F (training pools only)] [--epochs E] [--uncovered-target text|image|mean]
 //                      [--uncovered-pairs all|anchored|none] [--uncovered-keep Q] [--min-steps S] [--no-python] [--no-cpp] [--dir DIR]
 //                      [--markdown FILE] [--jsonl FILE]
-//                      [--rows-scale F (training pools only)] [--epochs E] [--no-python] [--no-cpp] [--dir DIR] [--markdown FILE] [--jsonl FILE]
 //                      [--router-validation-pairs indirect|all] [--router-align-pairs all|indirect] [--router-validation-metric top1|mrr]
 //                      [--min-gain X] [--noise-z Z] [--text-router-free|--text-router-keeps-decoupling] [--no-router-validation]  (C++ trainer options)
+//                      [--gemm-rate]
+// The C++ side also reports its projector / router stage times and the projector stage's GEMM GFLOP/s; --gemm-rate
+// adds this machine's one-thread rate for the projector step's GEMMs at the world's shapes (measured after training).
 // Prints one JSON object (per world and summary); --markdown also writes the summary table, --jsonl appends each
 // world's result as it finishes. bench/python/world_family_summary.py re-summarises JSONL files (several partial runs).
 #include <ATen/ATen.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -64,6 +67,60 @@ Times timed(bool children, F&& f) {
   return t;
 }
 json times_json(const Times& t) { return {{"wall", t.wall}, {"user", t.user}, {"sys", t.sys}}; }
+Times now_times() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return {std::chrono::duration<double>(Clock::now().time_since_epoch()).count(), tv(r.ru_utime), tv(r.ru_stime)};
+}
+Times minus(const Times& a, const Times& b) { return {a.wall - b.wall, a.user - b.user, a.sys - b.sys}; }
+
+// GEMM FLOPs of one projector head step on `rows` rows (training/head_bank.h step_flops): forward x W1^T, r W2^T,
+// logits; backward dU, dW2, dR, dW1.
+double step_flops(double rows, double d, double H, double D) {
+  return 2 * rows * (d * H + H * D) + 4 * rows * rows * D + 2 * rows * (2 * H * D + H * d);
+}
+// The projector stage's GEMM FLOPs of a world (every trained space's K heads over its pairs, every epoch).
+double projector_flops(const training::EmbeddingPool& pool, const binding::BindingConfig& config, int64_t T, int epochs, int64_t batch) {
+  std::vector<const binding::ExpertSpec*> spaces = config.projected_experts();
+  if (const auto* ib = config.find(binding::BindingConfig::kImageBind)) spaces.push_back(ib);
+  const double H = static_cast<double>(config.projector_hidden), D = static_cast<double>(pool.dim(config.backbone));
+  double f = 0;
+  for (const auto* s : spaces) {
+    int64_t mods = 0;
+    for (const auto& m : s->modalities) mods += pool.has(m, s->name) ? 1 : 0;
+    const int64_t N = T * mods;
+    for (int64_t b = 0; b + 1 < N; b += batch)
+      f += static_cast<double>(config.heads_per_space) * epochs *
+           step_flops(static_cast<double>(std::min(batch, N - b)), static_cast<double>(pool.dim(s->name)), H, D);
+  }
+  return f;
+}
+// This machine's rate for the projector step's 7 GEMMs (batch rows, d, H, D), one thread, GFLOP/s (best of 3 x reps).
+double gemm_rate(int64_t rows, int64_t d, int64_t H, int64_t D, int reps) {
+  at::Tensor x = at::randn({rows, d}), W1 = at::randn({H, d}), W2 = at::randn({D, H}), r = at::randn({rows, H});
+  at::Tensor y = at::randn({rows, D}), g = at::randn({rows, D}), L = at::randn({rows, rows});
+  at::Tensor a1 = at::empty({rows, H}), a2 = at::empty({rows, D}), lg = at::empty({rows, rows}), du = at::empty({rows, D});
+  at::Tensor gw2 = at::empty({D, H}), gr = at::empty({rows, H}), gw1 = at::empty({H, d});
+  auto once = [&] {
+    at::mm_out(a1, x, W1.t());
+    at::mm_out(a2, r, W2.t());
+    at::mm_out(lg, a2, y.t());
+    at::mm_out(du, L, y);
+    at::mm_out(gw2, g.t(), r);
+    at::mm_out(gr, g, W2);
+    at::mm_out(gw1, gr.t(), x);
+  };
+  once();
+  double best = 0;
+  for (int k = 0; k < 3; ++k) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) once();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, reps * step_flops(static_cast<double>(rows), static_cast<double>(d), static_cast<double>(H),
+                                            static_cast<double>(D)) / s / 1e9);
+  }
+  return best;
+}
 
 std::string loadavg() {
   std::ifstream f("/proc/loadavg");
@@ -217,7 +274,6 @@ int main(int argc, char** argv) {
   int threads = 2, epochs = 0;
   uint64_t seed = 1;
   double rows_scale = 1.0;
-  bool python = true, cpp = true;
   training::TrainOptions defaults;  // the head-target options below are passed to both implementations
   std::string uncovered_target = defaults.uncovered_target, uncovered_pairs = defaults.uncovered_pairs;
   double uncovered_keep = defaults.uncovered_keep;
@@ -229,6 +285,7 @@ int main(int argc, char** argv) {
   double min_gain = training::TrainOptions{}.router_min_gain;
   double noise_z = training::TrainOptions{}.router_noise_z;
   double router_validation = training::TrainOptions{}.router_validation;
+  bool python = true, cpp = true, gemm = false;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
     std::string a = argv[i];
@@ -253,6 +310,7 @@ int main(int argc, char** argv) {
     else if (a == "--min-gain") min_gain = std::stod(next());
     else if (a == "--noise-z") noise_z = std::stod(next());
     else if (a == "--no-router-validation") router_validation = 0;
+    else if (a == "--gemm-rate") gemm = true;
     else if (a == "--dir") dir = next();
     else if (a == "--markdown") md_path = next();
     else if (a == "--jsonl") jsonl_path = next();
@@ -327,8 +385,14 @@ int main(int argc, char** argv) {
       o.router_validation = router_validation;
       training::RouterValidationReport report;
       o.router_report = &report;
+      // Stage split: the last projector progress report marks the end of the projector stage.
+      Times start = now_times(), proj_end = start;
+      o.progress = [&](const training::TrainProgress& p) {
+        if (p.stage.rfind("projector", 0) == 0) proj_end = now_times();
+      };
       training::NamedTensors state;
       Times t = timed(false, [&] { state = training::train_binding(pool, tuples, spec.config, o); });
+      const Times end = now_times();
       auto model = training::load_trained_model(state, spec.config);
       json c;
       c["pairs"] = evaluate_cpp(set, model);
@@ -339,6 +403,25 @@ int main(int argc, char** argv) {
       c["router_validation"] = {{"held_out", report.held_out}, {"uniform", report.uniform_score}, {"best_epoch", report.best_epoch},
                                 {"best", report.best_score}, {"final", report.final_score}, {"alpha", report.alpha}};
       c["times_train"] = times_json(t);
+      c["times_projectors"] = times_json(minus(proj_end, start));
+      c["times_routers"] = times_json(minus(end, proj_end));
+      const double flops = projector_flops(pool, spec.config, tuples.size(), o.projector_epochs, o.batch);
+      c["projector_gflop"] = flops / 1e9;
+      c["projector_gflops_per_wall_s"] = flops / 1e9 / std::max(1e-9, proj_end.wall - start.wall);
+      c["projector_gflops_per_cpu_s"] = flops / 1e9 / std::max(1e-9, proj_end.user + proj_end.sys - start.user - start.sys);
+      if (gemm) {  // the step's GEMMs alone at this world's shapes (batch, median space width, H, D), 1 thread
+        std::vector<int64_t> dims;
+        for (const auto* sp : spec.config.projected_experts()) dims.push_back(pool.dim(sp->name));
+        if (const auto* ib = spec.config.find(binding::BindingConfig::kImageBind)) dims.push_back(pool.dim(ib->name));
+        std::sort(dims.begin(), dims.end());
+        const int64_t d = dims[dims.size() / 2], H = spec.config.projector_hidden, D = pool.dim(spec.config.backbone);
+        tensor_io::set_compute_threads(1);
+        const double rate = gemm_rate(o.batch, d, H, D, 100);
+        tensor_io::set_compute_threads(threads);
+        c["gemm_rate_one_thread_gflops"] = rate;
+        c["gemm_shapes"] = "batch " + std::to_string(o.batch) + ", d " + std::to_string(d) + ", H " + std::to_string(H) + ", D " + std::to_string(D);
+        c["projector_fraction_of_gemm_rate"] = c["projector_gflops_per_cpu_s"].get<double>() / rate;
+      }
       w["cpp"] = c;
       std::fprintf(stderr, "C++ %.1fs learned %.3f uniform %.3f; ", t.wall, c["mean_learned"].get<double>(), c["mean_uniform"].get<double>());
     }

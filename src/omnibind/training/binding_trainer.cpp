@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "omnibind/binding/omnibind_model.h"
@@ -23,6 +24,7 @@
 #include "omnibind/tensor_io/safetensors.h"
 #include "omnibind/tensor_io/torch_bridge.h"
 #include "omnibind/training/head_bank.h"
+#include "omnibind/training/router_bank.h"
 #include "omnibind/training/router_validation.h"
 
 namespace omnibind::training {
@@ -565,12 +567,85 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     state.tensors["__best_score"] = at::full({1}, score, at::kDouble);
     state.tensors["__best_epoch"] = at::full({1}, epoch, at::kLong);
   };
+  // The trained routers as one bank (router_bank.h: the loop's math written out, no autograd) when their slot
+  // embeddings are cached, there is one rank, at least two modalities train and L_align covers every pair (the
+  // bank has no per-pair row masks: router_align_pairs "indirect" runs the autograd loop); else the loop below.
+  // The modules and the optimiser state stay the record: the bank is loaded from them and written back after
+  // every epoch, so validation, checkpoints and resume see the same tensors either way.
+  std::optional<RouterBank> bank;
+  if (o.router_bank && align_rows.empty() && !dist.distributed() && modalities.size() >= 2 && slot_cache.size() == modalities.size() &&
+      o.router_epochs > state.router_epochs_done) {
+    std::vector<RouterSpec> specs;
+    std::vector<at::Tensor> xs, slots;
+    const at::Tensor all_rows = at::arange(T, at::kLong);
+    for (const auto& m : modalities) {
+      RouterSpec rs;
+      rs.modality = m;
+      for (const auto& n : config.router_inputs.at(m)) rs.in += pool.dim(n);
+      rs.hidden1 = config.router_hidden.at(0);
+      rs.hidden2 = config.router_hidden.at(1);
+      rs.slots = static_cast<int64_t>(config.slots(m).size());
+      rs.score_scale = m == "text" ? config.text_temperature : 1.0;
+      specs.push_back(rs);
+      std::vector<at::Tensor> parts;
+      for (const auto& n : config.router_inputs.at(m)) parts.push_back(gather_members(pool, tuples, tuple_slot(m), n, all_rows));
+      xs.push_back(at::cat(parts, 1).to(at::kFloat).contiguous());
+      slots.push_back(slot_cache.at(m).to(at::kFloat).contiguous());
+    }
+    RouterBankOptions bo;
+    bo.lr = o.router_lr;
+    bo.weight_decay = o.weight_decay;
+    bo.temperature = o.temperature;
+    bo.decoupling_weight = o.decoupling_weight;
+    bo.decoupling_margin = o.decoupling_margin;
+    bank.emplace(specs, D, bo);
+    at::Tensor family;  // per tuple: its text member's source family when L_dec asks for it, else -1 (decoupling_loss's rule)
+    if (decoupling_on && std::find(modalities.begin(), modalities.end(), "text") != modalities.end()) {
+      const at::Tensor text_rows = tuples.index.select(1, tuple_slot("text")).select(1, 0);
+      const at::Tensor src = text_source->index_select(0, text_rows.clamp_min(0));
+      const at::Tensor known = src.ge(0).logical_and(text_rows.ge(0)).logical_and(
+          family_mask.sum(0).gt(0).index_select(0, src.clamp_min(0)));
+      family = at::where(known, src, at::full_like(src, -1));
+    }
+    bank->set_data(xs, slots, family, family.defined() ? family_mask : at::Tensor());
+    for (size_t k = 0; k < modalities.size(); ++k) {
+      NamedTensors named;
+      append_module(named, "", *routers[modalities[k]]);
+      bank->set_router(static_cast<int64_t>(k), named);
+      for (int i = 0; i < RouterBank::kParams; ++i) {  // resumed: the optimiser's moments
+        auto it = opt.state().find(param_key(router_params[k * RouterBank::kParams + i]));
+        if (it == opt.state().end()) continue;
+        auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+        bank->set_adam_state(static_cast<int64_t>(k), i, {st.step(), st.exp_avg(), st.exp_avg_sq()});
+      }
+    }
+  }
+  // The bank's routers and moments back into the modules and the optimiser.
+  auto bank_to_modules = [&] {
+    for (size_t k = 0; k < modalities.size(); ++k) {
+      const NamedTensors named = bank->router_state(static_cast<int64_t>(k));
+      restore_module(*routers[modalities[k]], "", std::map<std::string, at::Tensor>(named.begin(), named.end()));
+      for (int i = 0; i < RouterBank::kParams; ++i) {
+        const RouterBank::AdamState a = bank->adam_state(static_cast<int64_t>(k), i);
+        auto st = std::make_unique<torch::optim::AdamWParamState>();
+        st->step(a.step);
+        st->exp_avg(a.exp_avg);
+        st->exp_avg_sq(a.exp_avg_sq);
+        opt.state()[param_key(router_params[k * RouterBank::kParams + i])] = std::move(st);
+      }
+    }
+  };
   for (int64_t epoch = state.router_epochs_done; epoch < o.router_epochs; ++epoch) {
     for (auto& [m, r] : routers) r->train();
     at::Tensor perm = split.train.index_select(0, permutation(T_router, mix(o.seed, 7777 + static_cast<uint64_t>(epoch))));
     double sum = 0;
     int64_t batches = 0;
-    for (int64_t b = 0; b + 1 < T_router; b += o.batch) {
+    if (bank) {  // the whole epoch in the bank; sum = its mean loss over the batches
+      sum = bank->train_epoch(perm, o.batch);
+      batches = 1;
+      bank_to_modules();
+    }
+    for (int64_t b = 0; !bank && b + 1 < T_router; b += o.batch) {
       at::Tensor rows = perm.narrow(0, b, std::min(o.batch, T_router - b));
       if (rows.size(0) < 2) continue;
       const at::Tensor local = distributed::local_rows(dist, rows);

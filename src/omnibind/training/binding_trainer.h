@@ -110,6 +110,9 @@ struct TrainOptions {
   // Train a space's K heads together (training/head_bank.h: same math, no autograd, heads spread over the
   // threads); used when the pairs are materialised and there is one rank. false = one torch::nn head at a time.
   bool head_bank = true;
+  // Train the routers as one bank (training/router_bank.h: same math, no autograd); used when the slot embeddings
+  // are cached (materialise_bytes), there is one rank and at least two modalities train. false = the autograd loop.
+  bool router_bank = true;
   std::filesystem::path state_file;  // resumable state (written atomically after each head / router epoch); empty = none
   bool resume = false;
   std::function<void(const TrainProgress&)> progress;

@@ -365,18 +365,22 @@ double HeadBank::step_head(Head& h, Workspace& ws, const float* x, const float* 
       const float* lr = L + i * B;
       for (int64_t j = 0; j < B; ++j) cmax[j] = std::max(cmax[j], lr[j]);
     }
-    for (int64_t i = 0; i < B; ++i) {
-      const float* lr = L + i * B;
-      for (int64_t j = 0; j < B; ++j) csum[j] += std::exp(lr[j] - cmax[j]);
+    for (int64_t j = 0; j < B; ++j) loss_cols += static_cast<double>(cmax[j]) - L[j * B + j];
+    for (int64_t i = 0; i < B; ++i) {  // L becomes exp(L - column max), computed once for the sum and the gradient
+      float* lr = L + i * B;
+      for (int64_t j = 0; j < B; ++j) {
+        lr[j] = std::exp(lr[j] - cmax[j]);
+        csum[j] += lr[j];
+      }
     }
     for (int64_t j = 0; j < B; ++j) {
-      loss_cols += static_cast<double>(cmax[j]) + std::log(csum[j]) - L[j * B + j];
+      loss_cols += std::log(csum[j]);
       cscale[j] = static_cast<float>(1.0 / csum[j]) * half_over_b;
     }
     for (int64_t i = 0; i < B; ++i) {
       const float* lr = L + i * B;
       float* gr = GL + i * B;
-      for (int64_t j = 0; j < B; ++j) gr[j] += std::exp(lr[j] - cmax[j]) * cscale[j];
+      for (int64_t j = 0; j < B; ++j) gr[j] += lr[j] * cscale[j];
       gr[i] -= 2 * half_over_b;
     }
   }
@@ -386,9 +390,9 @@ double HeadBank::step_head(Head& h, Workspace& ws, const float* x, const float* 
   // du = GL y / t; do = (du - u (u . du)) / |o|
   float* du = ws.du.data();
   gemm(false, false, B, D, B, inv_t, GL, B, y, D, 0.f, du, D);
-  for (int64_t i = 0; i < B; ++i) {
-    float* dr = du + i * D;
-    const float* ur = u + i * D;
+  for (int64_t i = 0; i < B; ++i) {  // __restrict: the row loops vectorise (same operations, same order)
+    float* __restrict dr = du + i * D;
+    const float* __restrict ur = u + i * D;
     double dot = 0;
     for (int64_t j = 0; j < D; ++j) dot += static_cast<double>(dr[j]) * ur[j];
     const float n = ws.norm[i];
@@ -401,22 +405,24 @@ double HeadBank::step_head(Head& h, Workspace& ws, const float* x, const float* 
   // BN2 backward -> dz2 (in du); db2 = sum dz2; dW2 = dz2^T r; dr = dz2 W2
   batch_norm_backward(du, xh2, B, D, P + off.g2, ws.invstd2.data(), ws.s1.data(), ws.s2.data(), G + off.g2, G + off.be2);
   {
-    float* db2 = G + off.b2;
+    float* __restrict db2 = G + off.b2;
+    const float* __restrict dz2 = du;
     std::fill(db2, db2 + D, 0.f);
     for (int64_t i = 0; i < B; ++i)
-      for (int64_t j = 0; j < D; ++j) db2[j] += du[i * D + j];
+      for (int64_t j = 0; j < D; ++j) db2[j] += dz2[i * D + j];
   }
   gemm(true, false, D, H, B, 1.f, du, D, r, H, 0.f, G + off.w2, H);
   float* dr = ws.dr.data();
   gemm(false, false, B, H, D, 1.f, du, D, P + off.w2, H, 0.f, dr, H);
-  for (int64_t i = 0; i < B * H; ++i)
-    if (!(r[i] > 0.f)) dr[i] = 0.f;
+  for (int64_t i = 0; i < B * H; ++i) dr[i] = r[i] > 0.f ? dr[i] : 0.f;  // ReLU mask, branch-free (vectorises)
   // BN1 backward -> dz1 (in dr); db1 = sum dz1; dW1 = dz1^T x
   batch_norm_backward(dr, xh1, B, H, P + off.g1, ws.invstd1.data(), ws.s1.data(), ws.s2.data(), G + off.g1, G + off.be1);
   {
-    std::fill(ws.s1.begin(), ws.s1.begin() + H, 0.0);
+    double* __restrict acc = ws.s1.data();
+    const float* __restrict dz1 = dr;
+    std::fill(acc, acc + H, 0.0);
     for (int64_t i = 0; i < B; ++i)
-      for (int64_t j = 0; j < H; ++j) ws.s1[j] += dr[i * H + j];
+      for (int64_t j = 0; j < H; ++j) acc[j] += dz1[i * H + j];
     for (int64_t j = 0; j < H; ++j) G[off.b1 + j] = static_cast<float>(ws.s1[j]);
   }
   gemm(true, false, H, d, B, 1.f, dr, H, x, d, 0.f, G + off.w1, d);
