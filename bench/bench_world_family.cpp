@@ -6,9 +6,12 @@
 //                      [--rows-scale F (training pools only)] [--epochs E] [--uncovered-target text|image|mean]
 //                      [--uncovered-pairs all|anchored|none] [--uncovered-keep Q] [--min-steps S] [--no-python] [--no-cpp] [--dir DIR]
 //                      [--markdown FILE] [--jsonl FILE]
-//                      [--router-validation-pairs indirect|all] [--router-align-pairs all|indirect] [--router-validation-metric top1|mrr]
-//                      [--min-gain X] [--noise-z Z] [--text-router-free|--text-router-keeps-decoupling] [--no-router-validation]  (C++ trainer options)
-//                      [--gemm-rate]
+//                      [--router-validation-pairs indirect|all] [--router-align-pairs all|indirect] [--router-validation-metric top1|mrr|noise]
+//                      [--min-gain X] [--noise-z Z] [--text-router-free|--text-router-keeps-decoupling] [--no-router-validation]
+//                      [--align-weight W] [--noise-weight W] [--decoupling-weight W (0 = off)]  (C++ trainer options)
+//                      [--gemm-rate] [--alpha-sweep]
+// --alpha-sweep (diagnostic): each routed modality's router alone at alpha 0.25 / 0.5 / 1 (others uniform), scored
+// on the true tuples (use with --no-router-validation to see the trained routers unshrunk).
 // The C++ side also reports its projector / router stage times and the projector stage's GEMM GFLOP/s; --gemm-rate
 // adds this machine's one-thread rate for the projector step's GEMMs at the world's shapes (measured after training).
 // Prints one JSON object (per world and summary); --markdown also writes the summary table, --jsonl appends each
@@ -171,6 +174,38 @@ double pair_mean(const json& pairs, const char* kind) {
   return n ? s / n : std::nan("");
 }
 
+// Diagnostic (--alpha-sweep): what each modality's router alone is worth on the true tuples. For every routed
+// modality m and alpha in {0.25, 0.5, 1}: m's router last layer x alpha, every other router x 0 (uniform), the
+// world's mean class-level P@1 over pairs minus uniform routing's. Tells a router that truly helps from one
+// validation merely prefers.
+json alpha_sweep(const training::NamedTensors& state, const binding::BindingConfig& config, const evaluation::EvalSet& set,
+                 double mean_uniform) {
+  json out = json::object();
+  for (const auto& m : binding::all_modalities()) {
+    const std::string prefix = binding::router_prefix(m);
+    bool routed = false;
+    for (const auto& [n, t] : state) routed = routed || n.rfind(prefix, 0) == 0;
+    if (!routed) continue;
+    for (double a : {0.25, 0.5, 1.0}) {
+      training::NamedTensors scaled;
+      for (const auto& [n, t] : state) {
+        const bool last = n.size() > 8 && (n.compare(n.size() - 8, 8, "6.weight") == 0 || n.compare(n.size() - 6, 6, "6.bias") == 0);
+        const bool router = n.find("_enc_router.router.") != std::string::npos;
+        if (router && last) scaled.emplace_back(n, t * (n.rfind(prefix, 0) == 0 ? a : 0.0));
+        else scaled.emplace_back(n, t);
+      }
+      auto model = training::load_trained_model(scaled, config);
+      const json pairs = evaluate_cpp(set, model);
+      json r;
+      r["gain"] = pair_mean(pairs, "learned") - mean_uniform;
+      for (const auto& [k, v] : pairs.items())
+        if (v.contains("learned")) r["pairs"][k] = v["learned"].get<double>() - v["uniform"].get<double>();
+      out[m][std::to_string(a).substr(0, 4)] = r;
+    }
+  }
+  return out;
+}
+
 // Summary of one implementation over the worlds: per pair means, and the per-world mean over pairs.
 json summarise(const std::vector<json>& worlds, const std::string& impl) {
   json s;
@@ -285,7 +320,9 @@ int main(int argc, char** argv) {
   double min_gain = training::TrainOptions{}.router_min_gain;
   double noise_z = training::TrainOptions{}.router_noise_z;
   double router_validation = training::TrainOptions{}.router_validation;
-  bool python = true, cpp = true, gemm = false;
+  double align_weight = training::TrainOptions{}.router_align_weight, noise_weight = training::TrainOptions{}.router_noise_weight;
+  double decoupling_weight = training::TrainOptions{}.decoupling_weight;
+  bool python = true, cpp = true, gemm = false, sweep = false;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
     std::string a = argv[i];
@@ -311,6 +348,10 @@ int main(int argc, char** argv) {
     else if (a == "--noise-z") noise_z = std::stod(next());
     else if (a == "--no-router-validation") router_validation = 0;
     else if (a == "--gemm-rate") gemm = true;
+    else if (a == "--alpha-sweep") sweep = true;
+    else if (a == "--align-weight") align_weight = std::stod(next());
+    else if (a == "--noise-weight") noise_weight = std::stod(next());
+    else if (a == "--decoupling-weight") decoupling_weight = std::stod(next());
     else if (a == "--dir") dir = next();
     else if (a == "--markdown") md_path = next();
     else if (a == "--jsonl") jsonl_path = next();
@@ -383,6 +424,10 @@ int main(int argc, char** argv) {
       o.router_min_gain = min_gain;
       o.router_noise_z = noise_z;
       o.router_validation = router_validation;
+      o.router_align_weight = align_weight;
+      o.router_noise_weight = noise_weight;
+      o.decoupling_weight = decoupling_weight;
+      o.decoupling = decoupling_weight > 0;
       training::RouterValidationReport report;
       o.router_report = &report;
       // Stage split: the last projector progress report marks the end of the projector stage.
@@ -399,6 +444,7 @@ int main(int argc, char** argv) {
       c["mean_learned"] = pair_mean(c["pairs"], "learned");
       c["mean_uniform"] = pair_mean(c["pairs"], "uniform");
       c["mean_best_single"] = pair_mean(c["pairs"], "best_single");
+      if (sweep) c["alpha_sweep"] = alpha_sweep(state, spec.config, set, c["mean_uniform"].get<double>());
       c["seconds_train"] = t.wall;
       c["router_validation"] = {{"held_out", report.held_out}, {"uniform", report.uniform_score}, {"best_epoch", report.best_epoch},
                                 {"best", report.best_score}, {"final", report.final_score}, {"alpha", report.alpha}};

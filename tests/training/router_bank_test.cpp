@@ -20,6 +20,7 @@
 #include "omnibind/binding/omnibind_model.h"
 #include "omnibind/training/binding_trainer.h"
 #include "omnibind/training/router_bank.h"
+#include "omnibind/training/slot_noise.h"
 #include "omnibind/training/tuple_mining.h"
 #include "testing/test_support.h"
 #include "toy_world.h"
@@ -78,8 +79,8 @@ struct Problem {
 
 // The autograd loop's loss (binding_trainer.cpp) on tuples `rows`, routers in training mode.
 at::Tensor reference_loss(std::vector<torch::nn::Sequential>& routers, const Problem& p, const at::Tensor& rows, double margin,
-                          at::ScalarType dtype, int64_t* dec_active = nullptr) {
-  std::vector<at::Tensor> unified;
+                          at::ScalarType dtype, int64_t* dec_active = nullptr, double align_weight = 1.0, double noise_weight = 0.0) {
+  std::vector<at::Tensor> unified, noise_terms;
   at::Tensor text_w;
   for (size_t k = 0; k < routers.size(); ++k) {
     at::Tensor s = at::sigmoid(routers[k]->forward(p.x[k].index_select(0, rows).to(dtype)));
@@ -87,12 +88,20 @@ at::Tensor reference_loss(std::vector<torch::nn::Sequential>& routers, const Pro
     at::Tensor w = at::softmax(s, -1);
     if (p.specs[k].modality == "text") text_w = w;
     unified.push_back(unit((p.slots[k].index_select(0, rows).to(dtype) * w.unsqueeze(2)).sum(1)));
+    // L_noise (slot_noise.h): mixture variance relative to uniform routing's, routers with >= 3 slots
+    const at::Tensor n = slot_noise_variance(p.slots[k]);
+    if (noise_weight > 0 && n.defined()) {
+      const at::Tensor nb = n.index_select(0, rows).to(dtype);
+      const double S = static_cast<double>(nb.size(1));
+      noise_terms.push_back(mixture_noise(w, nb).mean() / mixture_noise(at::full_like(nb, 1.0 / S), nb).mean());
+    }
   }
   at::Tensor loss = at::zeros({}, dtype);
   int64_t pairs = 0;
   for (size_t i = 0; i < unified.size(); ++i)
     for (size_t j = i + 1; j < unified.size(); ++j, ++pairs) loss = loss + info_nce(unified[i], unified[j], 0.05);
-  loss = loss / static_cast<double>(pairs);
+  loss = loss * (align_weight / static_cast<double>(pairs));
+  for (const auto& t : noise_terms) loss = loss + noise_weight * t / static_cast<double>(noise_terms.size());
   // L_dec as decoupling_loss: known = family >= 0 (the trainer's rule folded into `family`)
   at::Tensor src = p.family.index_select(0, rows);
   at::Tensor known = src.ge(0);
@@ -118,9 +127,12 @@ std::vector<torch::nn::Sequential> make_routers(const Problem& p, uint64_t seed)
   return out;
 }
 
-RouterBank bank_like(std::vector<torch::nn::Sequential>& routers, const Problem& p, double margin) {
+RouterBank bank_like(std::vector<torch::nn::Sequential>& routers, const Problem& p, double margin, double align_weight = 1.0,
+                     double noise_weight = 0.0) {
   RouterBankOptions o;
   o.decoupling_margin = margin;
+  o.align_weight = align_weight;
+  o.noise_weight = noise_weight;
   RouterBank bank(p.specs, p.D, o);
   for (size_t k = 0; k < routers.size(); ++k) bank.set_router(static_cast<int64_t>(k), module_state(*routers[k]));
   bank.set_data(p.x, p.slots, p.family, p.family_mask);
@@ -179,6 +191,43 @@ TEST(RouterBank, LossAndEveryGradientMatchAutograd) {
     }
     std::printf("margin %.1f: loss %.6f vs %.6f, worst gradient difference / its tensor's largest |g|: %.3g\n", margin, loss,
                 l.item<double>(), worst);
+  }
+}
+
+// L_noise (slot_noise.h) on the routers with >= 3 slots (audio 3, text 4 here), with L_align weighted: the same
+// loss and gradients as autograd through the reference's mixture variance.
+TEST(RouterBank, NoiseLossAndGradientsMatchAutograd) {
+  const Problem p(6);
+  for (auto [align, noise] : {std::pair<double, double>{0.5, 1.0}, {0.0, 2.0}}) {
+    auto routers = make_routers(p, 13);
+    RouterBank bank = bank_like(routers, p, 0.5, align, noise);
+    std::vector<torch::nn::Sequential> ref;
+    for (auto& r : routers) {
+      auto c = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(r->clone());
+      c->to(at::kDouble);
+      ref.emplace_back(c);
+    }
+    const at::Tensor rows = at::randperm(p.T, at::kLong).narrow(0, 0, 32);
+    const double loss = bank.loss_and_gradients(rows);
+    at::Tensor l = reference_loss(ref, p, rows, 0.5, at::kDouble, nullptr, align, noise);
+    l.backward();
+    EXPECT_NEAR(loss, l.item<double>(), 1e-5 * std::abs(l.item<double>())) << "align " << align << " noise " << noise;
+    for (size_t k = 0; k < ref.size(); ++k) {
+      const auto grads = as_map(bank.gradients(static_cast<int64_t>(k)));
+      double scale = 0;
+      for (const auto& q : ref[k]->named_parameters()) scale = std::max(scale, q.value().grad().abs().max().item<double>());
+      if (align == 0 && p.specs[k].slots < 3 && p.specs[k].modality != "text") {  // nothing trains it
+        EXPECT_EQ(scale, 0) << p.specs[k].modality;
+        continue;
+      }
+      ASSERT_GT(scale, 0) << p.specs[k].modality;
+      for (const auto& q : ref[k]->named_parameters()) {
+        const at::Tensor g = q.value().grad();
+        const double diff = (grads.at(q.key()).to(at::kDouble) - g).abs().max().item<double>();
+        const double mag = pre_bn_bias(q.key()) ? scale : g.abs().max().item<double>();
+        EXPECT_LE(diff, 1e-5 * mag) << p.specs[k].modality << " " << q.key() << " align " << align << " noise " << noise;
+      }
+    }
   }
 }
 

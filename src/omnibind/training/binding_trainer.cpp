@@ -26,6 +26,7 @@
 #include "omnibind/training/head_bank.h"
 #include "omnibind/training/router_bank.h"
 #include "omnibind/training/router_validation.h"
+#include "omnibind/training/slot_noise.h"
 
 namespace omnibind::training {
 namespace fs = std::filesystem;
@@ -96,6 +97,8 @@ std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, 
          (o.uncovered_keep < 1.0 ? "|ukeep=" + std::to_string(o.uncovered_keep) : "") +
          (o.projector_min_steps > 0 ? "|minsteps=" + std::to_string(o.projector_min_steps) : "") +
          (o.router_align_pairs != "all" ? "|align=" + o.router_align_pairs : "") +
+         (o.router_align_weight != 1.0 ? "|walign=" + std::to_string(o.router_align_weight) : "") +
+         (o.router_noise_weight != 0.0 ? "|wnoise=" + std::to_string(o.router_noise_weight) : "") +
          (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "") +
          (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) +
                                         "/" + o.router_validation_pairs + "/" + o.router_validation_metric +
@@ -266,8 +269,10 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   check_head_target_options(o);
   if (o.router_validation_pairs != "indirect" && o.router_validation_pairs != "all")
     throw InputError("router validation pairs must be indirect or all, got '" + o.router_validation_pairs + "'");
-  if (o.router_validation_metric != "top1" && o.router_validation_metric != "mrr")
-    throw InputError("router validation metric must be top1 or mrr, got '" + o.router_validation_metric + "'");
+  if (o.router_validation_metric != "top1" && o.router_validation_metric != "mrr" && o.router_validation_metric != "noise")
+    throw InputError("router validation metric must be top1, mrr or noise, got '" + o.router_validation_metric + "'");
+  if (!(o.router_align_weight >= 0) || !(o.router_noise_weight >= 0))
+    throw InputError("router loss weights (align, noise) must be >= 0");
   if (o.router_align_pairs != "indirect" && o.router_align_pairs != "all")
     throw InputError("router align pairs must be indirect or all, got '" + o.router_align_pairs + "'");
   tensor_io::set_compute_threads(o.threads);  // libtorch, FAISS and OpenBLAS pools; <= 0 = every core
@@ -549,6 +554,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     return std::make_pair(frozen.slot_embeddings(m, in), at::cat(parts, 1));
   }, tuples, direct.empty() ? nullptr : &direct);
   validation.use_reciprocal_rank(o.router_validation_metric == "mrr");
+  validation.use_noise(o.router_validation_metric == "noise");
   auto router_logits = [&](const std::string& m, const at::Tensor& x) {
     at::NoGradGuard no_grad;
     routers[m]->eval();
@@ -598,6 +604,8 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     bo.temperature = o.temperature;
     bo.decoupling_weight = o.decoupling_weight;
     bo.decoupling_margin = o.decoupling_margin;
+    bo.align_weight = o.router_align_weight;
+    bo.noise_weight = o.router_noise_weight;
     bank.emplace(specs, D, bo);
     at::Tensor family;  // per tuple: its text member's source family when L_dec asks for it, else -1 (decoupling_loss's rule)
     if (decoupling_on && std::find(modalities.begin(), modalities.end(), "text") != modalities.end()) {
@@ -650,6 +658,8 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       if (rows.size(0) < 2) continue;
       const at::Tensor local = distributed::local_rows(dist, rows);
       std::map<std::string, at::Tensor> unified, weights;
+      at::Tensor noise_loss = at::zeros({});
+      int64_t noise_terms = 0;
       for (const auto& m : modalities) {
         auto in = inputs_for(m, local);
         at::Tensor slots;
@@ -664,6 +674,15 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
         at::Tensor w = at::softmax(s, -1);
         weights[m] = whole_batch(w);
         unified[m] = whole_batch(normalise((slots * w.unsqueeze(2)).sum(1)));
+        if (o.router_noise_weight > 0) {  // L_noise (slot_noise.h), relative to uniform routing's variance
+          const at::Tensor noise = slot_noise_variance(whole_batch(slots));
+          if (noise.defined()) {
+            const double S = static_cast<double>(noise.size(1));
+            const at::Tensor uniform = mixture_noise(at::full_like(noise, 1.0 / S), noise).mean().clamp_min(1e-12);
+            noise_loss = noise_loss + mixture_noise(weights[m], noise).mean() / uniform;
+            ++noise_terms;
+          }
+        }
       }
       at::Tensor loss = at::zeros({});
       int64_t pairs = 0;
@@ -682,7 +701,8 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
           loss = loss + info_nce(unified[modalities[i]].index_select(0, keep), unified[modalities[j]].index_select(0, keep), o.temperature);
           ++pairs;
         }
-      if (pairs > 0) loss = loss / static_cast<double>(pairs);
+      if (pairs > 0) loss = loss * (o.router_align_weight / static_cast<double>(pairs));
+      if (noise_terms > 0) loss = loss + o.router_noise_weight * noise_loss / static_cast<double>(noise_terms);
       if (decoupling_on && weights.count("text")) {
         at::Tensor nll = decoupling_loss(rows, weights["text"]);
         if (nll.defined()) loss = loss + o.decoupling_weight * nll;

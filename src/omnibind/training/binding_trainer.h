@@ -96,8 +96,15 @@ struct TrainOptions {
   // (a direct hop's experts reproduce their own neighbours, errors included, so those pairs reward routing to
   // the miner); "all" = every pair of every held-out tuple.
   std::string router_validation_pairs = "indirect";
-  // Held-out score: "top1" accuracy of finding the tuple's own member, or its mean reciprocal rank ("mrr").
+  // Held-out score: "top1" accuracy of finding the tuple's own member, its mean reciprocal rank ("mrr"), or
+  // "noise": minus each routed embedding's estimated error variance (training/slot_noise.h) relative to uniform
+  // routing's, mean over modalities with >= 3 slots (needs no pairing, so mining errors cannot bias it).
   std::string router_validation_metric = "top1";
+  // Router loss = router_align_weight x L_align + decoupling_weight x L_dec + router_noise_weight x L_noise, where
+  // L_noise is the routed embeddings' estimated error variance relative to uniform routing's (slot_noise.h;
+  // modalities with >= 3 slots): it pulls each router toward the spaces that agree with the others on that input.
+  double router_align_weight = 1.0;
+  double router_noise_weight = 0.0;
   // Which member pairs L_align trains the routers on: "all" pairs of every tuple, or only "indirect" ones (not
   // linked by a direct mining hop; pairs with no indirect tuple are then left out of L_align).
   std::string router_align_pairs = "all";

@@ -1,5 +1,7 @@
 #include "omnibind/training/router_bank.h"
 
+#include "omnibind/training/slot_noise.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -145,6 +147,8 @@ struct RouterBank::Router {
   std::vector<float> mean, invstd1, invstd2;
   double dec_loss = 0;
   bool dec_active = false;
+  double noise_loss = 0;
+  bool noise_active = false;
 };
 
 struct RouterBank::Pair {
@@ -309,6 +313,13 @@ void RouterBank::set_data(std::vector<at::Tensor> x, std::vector<at::Tensor> slo
     family_ = at::Tensor();
     family_mask_ = at::Tensor();
   }
+  noise_.assign(slots.size(), at::Tensor());
+  noise_routers_ = 0;
+  if (o_.noise_weight > 0)
+    for (size_t k = 0; k < slots.size(); ++k) {
+      noise_[k] = slot_noise_variance(slots[k]);
+      if (noise_[k].defined()) noise_[k] = noise_[k].to(at::kFloat).contiguous(), ++noise_routers_;
+    }
   x_ = std::move(x);
   slots_ = std::move(slots);
 }
@@ -409,7 +420,7 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
   const int64_t D = D_;
   const int64_t n_routers = routers(), n_pairs = static_cast<int64_t>(pairs_.size());
   const float inv_t = static_cast<float>(1.0 / o_.temperature);
-  const double pair_weight = n_pairs > 0 ? 1.0 / static_cast<double>(n_pairs) : 0.0;
+  const double pair_weight = n_pairs > 0 ? o_.align_weight / static_cast<double>(n_pairs) : 0.0;
 
   // ---- phase 1: every router's forward to its unified embedding u [B, D] --------------------------------
   auto forward = [&](int64_t k) {
@@ -559,6 +570,27 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
         r.dec_loss = sum / static_cast<double>(known);
       }
     }
+    // L_noise: mean_b(sum_s w^2 n) / U, U = mean_b(sum_s n) / S^2 (uniform routing's, a constant)
+    r.noise_loss = 0;
+    r.noise_active = false;
+    if (noise_routers_ > 0 && noise_[static_cast<size_t>(k)].defined()) {
+      const float* N = noise_[static_cast<size_t>(k)].data_ptr<float>();
+      double uniform = 0, mixed = 0;
+      for (int64_t i = 0; i < B; ++i) {
+        const float* n = N + rows[i] * S;
+        const float* w = r.w.data() + i * S;
+        for (int64_t j = 0; j < S; ++j) uniform += n[j], mixed += static_cast<double>(w[j]) * w[j] * n[j];
+      }
+      uniform = std::max(uniform / static_cast<double>(B * S * S), 1e-12);
+      r.noise_loss = mixed / static_cast<double>(B) / uniform;
+      r.noise_active = true;
+      const double c = 2.0 * o_.noise_weight / static_cast<double>(noise_routers_) / (static_cast<double>(B) * uniform);
+      for (int64_t i = 0; i < B; ++i) {
+        const float* n = N + rows[i] * S;
+        const float* w = r.w.data() + i * S;
+        for (int64_t j = 0; j < S; ++j) dw[i * S + j] += static_cast<float>(c * w[j] * n[j]);
+      }
+    }
     // softmax, scale, sigmoid backward -> dz3 (in dw)
     for (int64_t i = 0; i < B; ++i) {
       float* g = dw + i * S;
@@ -602,7 +634,9 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
   });
   double loss = 0;
   for (const Pair& p : pairs_) loss += p.loss;
-  if (n_pairs > 0) loss /= static_cast<double>(n_pairs);
+  if (n_pairs > 0) loss *= o_.align_weight / static_cast<double>(n_pairs);
+  for (const Router& r : bank_)
+    if (r.noise_active) loss += o_.noise_weight * r.noise_loss / static_cast<double>(noise_routers_);
   if (text_ >= 0 && bank_[static_cast<size_t>(text_)].dec_active)
     loss += o_.decoupling_weight * bank_[static_cast<size_t>(text_)].dec_loss;
   return loss;

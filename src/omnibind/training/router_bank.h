@@ -8,6 +8,9 @@
 //   w     = softmax(sigmoid(z) * scale_m)                                scale: the text temperature for text, else 1
 //   u_m   = L2normalize(sum_s w[:, s] * slots_m[:, s, :])                slots_m [B, S, D] (frozen)
 // loss    = mean over modality pairs (i < j) of symmetric InfoNCE(u_i, u_j) / temperature
+//   (the InfoNCE mean x align_weight)
+//         + noise_weight * mean over routers with >= 3 slots of mean_b(sum_s w^2 n) / mean_b(sum_s n / S^2), n [B, S]
+//           the slots' estimated error variances (slot_noise.h, precomputed per tuple): L_noise, relative to uniform
 //         + decoupling_weight * mean over the texts with a known source family c of
 //           relu(-log(p_c) + log(margin))   (no clip when margin >= 1),  p = clamp(w_text F, 1e-8) normalised,
 //           F [S, families] the family mask of the text slots.
@@ -42,6 +45,8 @@ struct RouterBankOptions {
   double bn_momentum = 0.1, bn_eps = 1e-5; // torch.nn.BatchNorm1d defaults
   double decoupling_weight = 1.0;
   double decoupling_margin = 0.5;          // >= 1: plain cross-entropy
+  double align_weight = 1.0;               // L_align (the InfoNCE mean)
+  double noise_weight = 0.0;               // L_noise (0: not computed)
 };
 
 class RouterBank {
@@ -103,6 +108,8 @@ class RouterBank {
   std::vector<Router> bank_;
   std::vector<Pair> pairs_;
   std::vector<at::Tensor> x_, slots_;
+  std::vector<at::Tensor> noise_;  // per router: [T, S] slot error variances when L_noise applies, else undefined
+  int64_t noise_routers_ = 0;      // how many routers have them
   at::Tensor family_, family_mask_;
   int64_t text_ = -1;  // index of the text router (decoupling), -1 none
   int64_t rows_ = 0;   // buffers sized for this many rows

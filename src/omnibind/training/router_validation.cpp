@@ -1,5 +1,7 @@
 #include "omnibind/training/router_validation.h"
 
+#include "omnibind/training/slot_noise.h"
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -128,6 +130,13 @@ RouterValidation::RouterValidation(const at::Tensor& val_rows, const std::vector
     slots_[m] = slots;
     inputs_[m] = in;
     present_[m] = tuples.index.index_select(0, val_rows).select(1, tuple_slot(m)).select(1, 0).ge(0);
+    const at::Tensor members = present_[m].nonzero().squeeze(1);
+    at::Tensor noise = slot_noise_variance(slots.index_select(0, members));
+    if (noise.defined() && members.size(0) >= 2) {
+      const int64_t S = noise.size(1);
+      const double uniform = mixture_noise(at::full_like(noise, 1.0 / static_cast<double>(S)), noise).mean().item<double>();
+      if (uniform > 0) noise_[m] = noise, uniform_noise_[m] = uniform;
+    }
   }
   // A pair scored on a few dozen tuples would be noise: at least 32 indirectly linked tuples per pair.
   if (direct) pair_rows_ = indirect_pair_rows(tuples, val_rows, modalities, *direct, 32);
@@ -143,6 +152,17 @@ at::Tensor RouterValidation::weights(const std::string& modality, double alpha, 
 
 std::vector<at::Tensor> RouterValidation::outcomes(const std::map<std::string, double>& alpha, const Logits& logits,
                                                   double default_alpha) const {
+  if (noise_metric_) {  // one outcome per held-out member: minus its mixture variance relative to uniform routing
+    std::vector<at::Tensor> out;
+    for (const auto& [m, noise] : noise_) {
+      auto it = alpha.find(m);
+      const double a = it == alpha.end() ? default_alpha : it->second;
+      const at::Tensor members = present_.at(m).nonzero().squeeze(1);
+      const at::Tensor w = weights(m, a, logits).index_select(0, members);
+      out.push_back(mixture_noise(w, noise).to(at::kDouble).neg().div(uniform_noise_.at(m)));
+    }
+    return out;
+  }
   std::map<std::string, at::Tensor> unified;
   for (const auto& [m, slots] : slots_) {
     auto it = alpha.find(m);

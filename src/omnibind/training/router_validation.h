@@ -77,6 +77,9 @@ class RouterValidation {
   std::vector<at::Tensor> outcomes(const std::map<std::string, double>& alpha, const Logits& logits, double default_alpha) const;
   // Score with the mean reciprocal rank instead of top-1 accuracy (see pseudo_retrieval_score).
   void use_reciprocal_rank(bool on) { reciprocal_rank_ = on; }
+  // Score with minus the routed embeddings' estimated error variance (slot_noise.h) relative to uniform routing's,
+  // one outcome per held-out member of every modality with >= 3 slots, instead of pseudo-tuple retrieval.
+  void use_noise(bool on) { noise_metric_ = on; }
   // Pairs scored only on indirectly linked tuples (empty: every pair on every tuple).
   const PairRows& pair_rows() const { return pair_rows_; }
   bool active() const { return active_; }
@@ -89,8 +92,10 @@ class RouterValidation {
  private:
   bool active_ = false;
   double text_temperature_ = 10;
-  bool reciprocal_rank_ = false;
+  bool reciprocal_rank_ = false, noise_metric_ = false;
   std::map<std::string, at::Tensor> slots_, inputs_, present_;
+  std::map<std::string, at::Tensor> noise_;        // per modality with >= 3 slots: [V, S] slot error variances
+  std::map<std::string, double> uniform_noise_;    // its uniform routing's mean mixture variance
   PairRows pair_rows_;
 };
 
