@@ -32,6 +32,7 @@
 #include "omnibind/tensor_io/compute_threads.h"
 #include "omnibind/training/binding_trainer.h"
 #include "omnibind/training/tuple_mining.h"
+#include "gemm_rate.h"
 #include "python_baseline.h"
 
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
@@ -66,32 +67,6 @@ std::string loadavg() {
   return s;
 }
 
-// GEMM FLOPs of one head step on `rows` rows: forward x W1^T, r W2^T, logits; backward dU, dW2, dR, dW1.
-double step_flops(double rows, double d, double H, double D) {
-  return 2 * rows * (d * H + H * D) + 4 * rows * rows * D + 2 * rows * (2 * H * D + H * d);
-}
-
-// The same GEMMs alone, `reps` steps of `rows` rows, GFLOP/s.
-double gemm_rate(int64_t rows, int64_t d, int64_t H, int64_t D, int reps) {
-  at::Tensor x = at::randn({rows, d}), W1 = at::randn({H, d}), W2 = at::randn({D, H}), r = at::randn({rows, H});
-  at::Tensor y = at::randn({rows, D}), g = at::randn({rows, D}), L = at::randn({rows, rows});
-  at::Tensor a1 = at::empty({rows, H}), a2 = at::empty({rows, D}), lg = at::empty({rows, rows}), du = at::empty({rows, D});
-  at::Tensor gw2 = at::empty({D, H}), gr = at::empty({rows, H}), gw1 = at::empty({H, d});
-  auto once = [&] {
-    at::mm_out(a1, x, W1.t());
-    at::mm_out(a2, r, W2.t());
-    at::mm_out(lg, a2, y.t());
-    at::mm_out(du, L, y);
-    at::mm_out(gw2, g.t(), r);
-    at::mm_out(gr, g, W2);
-    at::mm_out(gw1, gr.t(), x);
-  };
-  once();
-  const auto t0 = clk::now();
-  for (int i = 0; i < reps; ++i) once();
-  const double s = std::chrono::duration<double>(clk::now() - t0).count();
-  return reps * step_flops(static_cast<double>(rows), static_cast<double>(d), static_cast<double>(H), static_cast<double>(D)) / s / 1e9;
-}
 
 }  // namespace
 
@@ -178,8 +153,8 @@ int main(int argc, char** argv) {
     spec["spaces"].push_back({{"name", s->name}, {"dim", d}, {"pairs", N}});
     for (int64_t b = 0; b + 1 < N; b += batch)
       proj_flops += heads * epochs_proj *
-                    step_flops(static_cast<double>(std::min(batch, N - b)), static_cast<double>(d), static_cast<double>(hidden),
-                               static_cast<double>(D));
+                    bench::projector_step_flops(static_cast<double>(std::min(batch, N - b)), static_cast<double>(d),
+                                                static_cast<double>(hidden), static_cast<double>(D));
     median_dim += d;
   }
   median_dim /= static_cast<int64_t>(spaces.size());
@@ -199,9 +174,9 @@ int main(int argc, char** argv) {
   // ---- this machine's GEMM rate for the step's shapes (1 thread, and `threads` threads) ----------
   {
     tensor_io::set_compute_threads(1);
-    const double one = gemm_rate(batch, median_dim, hidden, D, 200);
+    const double one = bench::gemm_rate(batch, median_dim, hidden, D, 200);
     tensor_io::set_compute_threads(threads);
-    const double all = gemm_rate(batch, median_dim, hidden, D, 200);
+    const double all = bench::gemm_rate(batch, median_dim, hidden, D, 200);
     out["gemm_rate_gflops"] = {{"shapes", "the projector step's 7 GEMMs, batch " + std::to_string(batch) + ", d " +
                                               std::to_string(median_dim) + ", H " + std::to_string(hidden) + ", D " +
                                               std::to_string(D)},

@@ -39,6 +39,7 @@
 #include "omnibind/training/binding_trainer.h"
 #include "omnibind/training/tuple_mining.h"
 #include "omnibind/training/world_family.h"
+#include "gemm_rate.h"
 #include "python_baseline.h"
 
 using namespace omnibind;
@@ -77,11 +78,6 @@ Times now_times() {
 }
 Times minus(const Times& a, const Times& b) { return {a.wall - b.wall, a.user - b.user, a.sys - b.sys}; }
 
-// GEMM FLOPs of one projector head step on `rows` rows (training/head_bank.h step_flops): forward x W1^T, r W2^T,
-// logits; backward dU, dW2, dR, dW1.
-double step_flops(double rows, double d, double H, double D) {
-  return 2 * rows * (d * H + H * D) + 4 * rows * rows * D + 2 * rows * (2 * H * D + H * d);
-}
 // The projector stage's GEMM FLOPs of a world (every trained space's K heads over its pairs, every epoch).
 double projector_flops(const training::EmbeddingPool& pool, const binding::BindingConfig& config, int64_t T, int epochs, int64_t batch) {
   std::vector<const binding::ExpertSpec*> spaces = config.projected_experts();
@@ -94,35 +90,9 @@ double projector_flops(const training::EmbeddingPool& pool, const binding::Bindi
     const int64_t N = T * mods;
     for (int64_t b = 0; b + 1 < N; b += batch)
       f += static_cast<double>(config.heads_per_space) * epochs *
-           step_flops(static_cast<double>(std::min(batch, N - b)), static_cast<double>(pool.dim(s->name)), H, D);
+           bench::projector_step_flops(static_cast<double>(std::min(batch, N - b)), static_cast<double>(pool.dim(s->name)), H, D);
   }
   return f;
-}
-// This machine's rate for the projector step's 7 GEMMs (batch rows, d, H, D), one thread, GFLOP/s (best of 3 x reps).
-double gemm_rate(int64_t rows, int64_t d, int64_t H, int64_t D, int reps) {
-  at::Tensor x = at::randn({rows, d}), W1 = at::randn({H, d}), W2 = at::randn({D, H}), r = at::randn({rows, H});
-  at::Tensor y = at::randn({rows, D}), g = at::randn({rows, D}), L = at::randn({rows, rows});
-  at::Tensor a1 = at::empty({rows, H}), a2 = at::empty({rows, D}), lg = at::empty({rows, rows}), du = at::empty({rows, D});
-  at::Tensor gw2 = at::empty({D, H}), gr = at::empty({rows, H}), gw1 = at::empty({H, d});
-  auto once = [&] {
-    at::mm_out(a1, x, W1.t());
-    at::mm_out(a2, r, W2.t());
-    at::mm_out(lg, a2, y.t());
-    at::mm_out(du, L, y);
-    at::mm_out(gw2, g.t(), r);
-    at::mm_out(gr, g, W2);
-    at::mm_out(gw1, gr.t(), x);
-  };
-  once();
-  double best = 0;
-  for (int k = 0; k < 3; ++k) {
-    const auto t0 = Clock::now();
-    for (int i = 0; i < reps; ++i) once();
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    best = std::max(best, reps * step_flops(static_cast<double>(rows), static_cast<double>(d), static_cast<double>(H),
-                                            static_cast<double>(D)) / s / 1e9);
-  }
-  return best;
 }
 
 std::string loadavg() {
@@ -462,7 +432,7 @@ int main(int argc, char** argv) {
         std::sort(dims.begin(), dims.end());
         const int64_t d = dims[dims.size() / 2], H = spec.config.projector_hidden, D = pool.dim(spec.config.backbone);
         tensor_io::set_compute_threads(1);
-        const double rate = gemm_rate(o.batch, d, H, D, 100);
+        const double rate = bench::gemm_rate(o.batch, d, H, D, 100, 3);  // best of 3
         tensor_io::set_compute_threads(threads);
         c["gemm_rate_one_thread_gflops"] = rate;
         c["gemm_shapes"] = "batch " + std::to_string(o.batch) + ", d " + std::to_string(d) + ", H " + std::to_string(H) + ", D " + std::to_string(D);

@@ -4,61 +4,14 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "omnibind/common/error.h"
-
-// The BLAS libtorch loads (OpenBLAS on Debian), resolved at run time; absent: at::mm_out does the GEMMs.
-extern "C" void cblas_sgemm(int order, int transa, int transb, int m, int n, int k, float alpha, const float* a, int lda,
-                            const float* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
-extern "C" int openblas_get_num_threads() __attribute__((weak));
+#include "omnibind/training/bank_kernels.h"
 
 namespace omnibind::training {
-namespace {
 
-// Row-major C[m, n] = alpha * op(A) op(B) + beta * C; op(A) [m, k], op(B) [k, n]; lda/ldb/ldc row strides.
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
-          int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (cblas_sgemm) {
-    cblas_sgemm(101 /*RowMajor*/, ta ? 112 : 111, tb ? 112 : 111, static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
-                static_cast<int>(ldc));
-    return;
-  }
-  auto view = [](const float* p, int64_t rows, int64_t cols, int64_t ld, bool t) {
-    at::Tensor v = at::from_blob(const_cast<float*>(p), {rows, cols}, {ld, 1}, at::kFloat);
-    return t ? v.t() : v;
-  };
-  at::Tensor A = ta ? view(a, k, m, lda, true) : view(a, m, k, lda, false);
-  at::Tensor B = tb ? view(b, n, k, ldb, true) : view(b, k, n, ldb, false);
-  at::Tensor C = at::from_blob(c, {m, n}, {ldc, 1}, at::kFloat);
-  C.addmm_(A, B, beta, alpha);
-}
-
-// Holds OpenBLAS at one thread while the heads run in parallel (each GEMM on its own thread), so its pool
-// neither oversubscribes the cores nor spins between calls; restores the count afterwards.
-class SingleThreadedBlas {
- public:
-  explicit SingleThreadedBlas(bool active) {
-    if (active && openblas_set_num_threads && openblas_get_num_threads) {
-      saved_ = openblas_get_num_threads();
-      if (saved_ != 1) openblas_set_num_threads(1);
-    }
-  }
-  ~SingleThreadedBlas() {
-    if (saved_ > 1) openblas_set_num_threads(saved_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int saved_ = 0;
-};
-
-}  // namespace
+namespace bk = bank_kernels;
 
 // Flat parameter layout of one head: W1 [H, d], b1 [H], g1 [H], be1 [H], W2 [D, H], b2 [D], g2 [D], be2 [D].
 struct HeadBank::Head {
@@ -98,66 +51,6 @@ struct Offsets {
     total = be2 + D;
   }
 };
-
-// Training-mode BatchNorm1d over rows of z [B, C] (in place: z becomes x_hat), batch mean and biased
-// variance (accumulated in double), running stats updated with the unbiased variance.
-void batch_norm_forward(float* z, int64_t B, int64_t C, double eps, double momentum, float* running_mean, float* running_var,
-                        double* acc, double* acc2, float* mean, float* invstd) {
-  std::fill(acc, acc + C, 0.0);
-  for (int64_t i = 0; i < B; ++i) {
-    const float* row = z + i * C;
-    for (int64_t j = 0; j < C; ++j) acc[j] += row[j];
-  }
-  for (int64_t j = 0; j < C; ++j) mean[j] = static_cast<float>(acc[j] / static_cast<double>(B));
-  std::fill(acc2, acc2 + C, 0.0);
-  for (int64_t i = 0; i < B; ++i) {
-    const float* row = z + i * C;
-    for (int64_t j = 0; j < C; ++j) {
-      const double c = static_cast<double>(row[j]) - acc[j] / static_cast<double>(B);
-      acc2[j] += c * c;
-    }
-  }
-  for (int64_t j = 0; j < C; ++j) {
-    const double var = acc2[j] / static_cast<double>(B);
-    invstd[j] = static_cast<float>(1.0 / std::sqrt(var + eps));
-    running_mean[j] = static_cast<float>((1 - momentum) * running_mean[j] + momentum * (acc[j] / static_cast<double>(B)));
-    running_var[j] = static_cast<float>((1 - momentum) * running_var[j] + momentum * acc2[j] / static_cast<double>(B - 1));
-  }
-  for (int64_t i = 0; i < B; ++i) {
-    float* row = z + i * C;
-    for (int64_t j = 0; j < C; ++j) row[j] = (row[j] - mean[j]) * invstd[j];
-  }
-}
-
-// Backward of y = gamma * x_hat + beta (training-mode BN) for dy [B, C] in place -> dz; accumulates
-// dgamma/dbeta into their gradient slots (overwritten, not summed).
-void batch_norm_backward(float* dy, const float* xh, int64_t B, int64_t C, const float* gamma, const float* invstd, double* acc,
-                         double* acc2, float* dgamma, float* dbeta) {
-  std::fill(acc, acc + C, 0.0);
-  std::fill(acc2, acc2 + C, 0.0);
-  for (int64_t i = 0; i < B; ++i) {
-    const float* g = dy + i * C;
-    const float* x = xh + i * C;
-    for (int64_t j = 0; j < C; ++j) {
-      acc[j] += g[j];
-      acc2[j] += static_cast<double>(g[j]) * x[j];
-    }
-  }
-  const double inv_b = 1.0 / static_cast<double>(B);
-  for (int64_t j = 0; j < C; ++j) {
-    dbeta[j] = static_cast<float>(acc[j]);
-    dgamma[j] = static_cast<float>(acc2[j]);
-  }
-  // dz = gamma * invstd * (dy - mean(dy) - x_hat * mean(dy * x_hat))
-  for (int64_t i = 0; i < B; ++i) {
-    float* g = dy + i * C;
-    const float* x = xh + i * C;
-    for (int64_t j = 0; j < C; ++j) {
-      const float scale = gamma[j] * invstd[j];
-      g[j] = scale * (g[j] - static_cast<float>(acc[j] * inv_b) - x[j] * static_cast<float>(acc2[j] * inv_b));
-    }
-  }
-}
 
 }  // namespace
 
@@ -299,9 +192,9 @@ double HeadBank::step_head(Head& h, Workspace& ws, const float* x, const float* 
   // z1 = x W1^T + b1 -> BN1 (x_hat in xh1) -> r = relu(g1 x_hat + be1)
   float* xh1 = ws.xh1.data();
   for (int64_t i = 0; i < B; ++i) std::memcpy(xh1 + i * H, P + off.b1, sizeof(float) * H);
-  gemm(false, true, B, H, d, 1.f, x, d, P + off.w1, d, 1.f, xh1, H);
-  batch_norm_forward(xh1, B, H, o_.bn_eps, o_.bn_momentum, h.rm1.data(), h.rv1.data(), ws.s1.data(), ws.s2.data(), ws.mean.data(),
-                     ws.invstd1.data());
+  bk::gemm(false, true, B, H, d, 1.f, x, d, P + off.w1, d, 1.f, xh1, H);
+  bk::batch_norm_forward(xh1, B, H, o_.bn_eps, o_.bn_momentum, h.rm1.data(), h.rv1.data(), ws.s1.data(), ws.s2.data(),
+                         ws.mean.data(), ws.invstd1.data());
   float* r = ws.r.data();
   {
     const float* g1 = P + off.g1;
@@ -315,9 +208,9 @@ double HeadBank::step_head(Head& h, Workspace& ws, const float* x, const float* 
   // z2 = r W2^T + b2 -> BN2 -> o = g2 x_hat + be2 -> u = o / max(|o|, 1e-12)
   float* xh2 = ws.xh2.data();
   for (int64_t i = 0; i < B; ++i) std::memcpy(xh2 + i * D, P + off.b2, sizeof(float) * D);
-  gemm(false, true, B, D, H, 1.f, r, H, P + off.w2, H, 1.f, xh2, D);
-  batch_norm_forward(xh2, B, D, o_.bn_eps, o_.bn_momentum, h.rm2.data(), h.rv2.data(), ws.s1.data(), ws.s2.data(), ws.mean.data(),
-                     ws.invstd2.data());
+  bk::gemm(false, true, B, D, H, 1.f, r, H, P + off.w2, H, 1.f, xh2, D);
+  bk::batch_norm_forward(xh2, B, D, o_.bn_eps, o_.bn_momentum, h.rm2.data(), h.rv2.data(), ws.s1.data(), ws.s2.data(),
+                         ws.mean.data(), ws.invstd2.data());
   float* u = ws.u.data();
   {
     const float* g2 = P + off.g2;
@@ -325,131 +218,43 @@ double HeadBank::step_head(Head& h, Workspace& ws, const float* x, const float* 
     for (int64_t i = 0; i < B; ++i) {
       const float* xr = xh2 + i * D;
       float* ur = u + i * D;
-      double sq = 0;
-      for (int64_t j = 0; j < D; ++j) {
-        ur[j] = g2[j] * xr[j] + be2[j];
-        sq += static_cast<double>(ur[j]) * ur[j];
-      }
-      const float n = std::max(static_cast<float>(std::sqrt(sq)), 1e-12f);
-      ws.norm[i] = n;
-      for (int64_t j = 0; j < D; ++j) ur[j] /= n;
+      for (int64_t j = 0; j < D; ++j) ur[j] = g2[j] * xr[j] + be2[j];
+      ws.norm[i] = bk::normalize_row(ur, D);
     }
   }
-  // logits = u y^T / t; symmetric cross-entropy with the diagonal as targets
-  float* L = ws.logits.data();
+  // logits = u y^T / t; symmetric cross-entropy with the diagonal as targets (weight 1: GL = d loss / d logits)
   float* GL = ws.gl.data();
-  gemm(false, true, B, B, D, inv_t, u, D, y, D, 0.f, L, B);
-  double loss_rows = 0, loss_cols = 0;
-  const float half_over_b = static_cast<float>(0.5 / static_cast<double>(B));
-  for (int64_t i = 0; i < B; ++i) {  // row softmax -> GL = p_row / (2B)
-    const float* lr = L + i * B;
-    float* gr = GL + i * B;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < B; ++j) mx = std::max(mx, lr[j]);
-    double s = 0;
-    for (int64_t j = 0; j < B; ++j) {
-      gr[j] = std::exp(lr[j] - mx);
-      s += gr[j];
-    }
-    loss_rows += static_cast<double>(mx) + std::log(s) - lr[i];
-    const float scale = static_cast<float>(1.0 / s) * half_over_b;
-    for (int64_t j = 0; j < B; ++j) gr[j] *= scale;
-  }
-  {  // column softmax, added: column max and sum accumulated row by row
-    float* cmax = ws.cmax.data();
-    float* cscale = ws.cscale.data();
-    double* csum = ws.csum.data();
-    std::fill(cmax, cmax + B, -std::numeric_limits<float>::infinity());
-    std::fill(csum, csum + B, 0.0);
-    for (int64_t i = 0; i < B; ++i) {
-      const float* lr = L + i * B;
-      for (int64_t j = 0; j < B; ++j) cmax[j] = std::max(cmax[j], lr[j]);
-    }
-    for (int64_t j = 0; j < B; ++j) loss_cols += static_cast<double>(cmax[j]) - L[j * B + j];
-    for (int64_t i = 0; i < B; ++i) {  // L becomes exp(L - column max), computed once for the sum and the gradient
-      float* lr = L + i * B;
-      for (int64_t j = 0; j < B; ++j) {
-        lr[j] = std::exp(lr[j] - cmax[j]);
-        csum[j] += lr[j];
-      }
-    }
-    for (int64_t j = 0; j < B; ++j) {
-      loss_cols += std::log(csum[j]);
-      cscale[j] = static_cast<float>(1.0 / csum[j]) * half_over_b;
-    }
-    for (int64_t i = 0; i < B; ++i) {
-      const float* lr = L + i * B;
-      float* gr = GL + i * B;
-      for (int64_t j = 0; j < B; ++j) gr[j] += lr[j] * cscale[j];
-      gr[i] -= 2 * half_over_b;
-    }
-  }
-  const double loss = 0.5 * (loss_rows + loss_cols) / static_cast<double>(B);
+  const double loss =
+      bk::info_nce(u, y, B, D, inv_t, 1.0, ws.logits.data(), GL, ws.cmax.data(), ws.cscale.data(), ws.csum.data());
 
   // ---- backward ------------------------------------------------------------------------------
-  // du = GL y / t; do = (du - u (u . du)) / |o|
+  // du = GL y / t (the targets y are fixed: no gradient for them); do = (du - u (u . du)) / |o|
   float* du = ws.du.data();
-  gemm(false, false, B, D, B, inv_t, GL, B, y, D, 0.f, du, D);
-  for (int64_t i = 0; i < B; ++i) {  // __restrict: the row loops vectorise (same operations, same order)
-    float* __restrict dr = du + i * D;
-    const float* __restrict ur = u + i * D;
-    double dot = 0;
-    for (int64_t j = 0; j < D; ++j) dot += static_cast<double>(dr[j]) * ur[j];
-    const float n = ws.norm[i];
-    const float fd = static_cast<float>(dot);
-    if (n > 1e-12f)
-      for (int64_t j = 0; j < D; ++j) dr[j] = (dr[j] - ur[j] * fd) / n;
-    else
-      for (int64_t j = 0; j < D; ++j) dr[j] /= n;
-  }
+  bk::info_nce_input_gradients(GL, u, y, B, D, inv_t, du, nullptr);
+  for (int64_t i = 0; i < B; ++i) bk::normalize_row_backward(du + i * D, u + i * D, ws.norm[i], D);
   // BN2 backward -> dz2 (in du); db2 = sum dz2; dW2 = dz2^T r; dr = dz2 W2
-  batch_norm_backward(du, xh2, B, D, P + off.g2, ws.invstd2.data(), ws.s1.data(), ws.s2.data(), G + off.g2, G + off.be2);
-  {
+  bk::batch_norm_backward(du, xh2, B, D, P + off.g2, ws.invstd2.data(), ws.s1.data(), ws.s2.data(), G + off.g2, G + off.be2);
+  {  // accumulated in float, as it always was here (bk::column_sums accumulates in double)
     float* __restrict db2 = G + off.b2;
     const float* __restrict dz2 = du;
     std::fill(db2, db2 + D, 0.f);
     for (int64_t i = 0; i < B; ++i)
       for (int64_t j = 0; j < D; ++j) db2[j] += dz2[i * D + j];
   }
-  gemm(true, false, D, H, B, 1.f, du, D, r, H, 0.f, G + off.w2, H);
+  bk::gemm(true, false, D, H, B, 1.f, du, D, r, H, 0.f, G + off.w2, H);
   float* dr = ws.dr.data();
-  gemm(false, false, B, H, D, 1.f, du, D, P + off.w2, H, 0.f, dr, H);
+  bk::gemm(false, false, B, H, D, 1.f, du, D, P + off.w2, H, 0.f, dr, H);
   for (int64_t i = 0; i < B * H; ++i) dr[i] = r[i] > 0.f ? dr[i] : 0.f;  // ReLU mask, branch-free (vectorises)
   // BN1 backward -> dz1 (in dr); db1 = sum dz1; dW1 = dz1^T x
-  batch_norm_backward(dr, xh1, B, H, P + off.g1, ws.invstd1.data(), ws.s1.data(), ws.s2.data(), G + off.g1, G + off.be1);
-  {
-    double* __restrict acc = ws.s1.data();
-    const float* __restrict dz1 = dr;
-    std::fill(acc, acc + H, 0.0);
-    for (int64_t i = 0; i < B; ++i)
-      for (int64_t j = 0; j < H; ++j) acc[j] += dz1[i * H + j];
-    for (int64_t j = 0; j < H; ++j) G[off.b1 + j] = static_cast<float>(ws.s1[j]);
-  }
-  gemm(true, false, H, d, B, 1.f, dr, H, x, d, 0.f, G + off.w1, d);
+  bk::batch_norm_backward(dr, xh1, B, H, P + off.g1, ws.invstd1.data(), ws.s1.data(), ws.s2.data(), G + off.g1, G + off.be1);
+  bk::column_sums(dr, B, H, ws.s1.data(), G + off.b1);
+  bk::gemm(true, false, H, d, B, 1.f, dr, H, x, d, 0.f, G + off.w1, d);
   ++h.tracked;
 
-  // ---- AdamW (torch::optim::AdamW, per element) ------------------------------------------------
+  // ---- AdamW (torch::optim::AdamW, per element; one step count for the whole head) --------------
   ++h.steps;
-  const double bc1 = 1 - std::pow(o_.beta1, static_cast<double>(h.steps));
-  const double bc2 = 1 - std::pow(o_.beta2, static_cast<double>(h.steps));
-  const float decay = static_cast<float>(1 - o_.lr * o_.weight_decay);
-  const float b1 = static_cast<float>(o_.beta1), b2 = static_cast<float>(o_.beta2);
-  const float one_b1 = static_cast<float>(1 - o_.beta1), one_b2 = static_cast<float>(1 - o_.beta2);
-  const float sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
-  const float eps = static_cast<float>(o_.adam_eps);
-  const float step_size = static_cast<float>(o_.lr / bc1);
-  float* M = h.m.data();
-  float* V = h.v.data();
-  const int64_t n = off.total;
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = G[i];
-    const float p = P[i] * decay;
-    const float m = M[i] * b1 + one_b1 * g;
-    const float v = V[i] * b2 + one_b2 * g * g;
-    M[i] = m;
-    V[i] = v;
-    P[i] = p - step_size * m / (std::sqrt(v) / sqrt_bc2 + eps);
-  }
+  bk::adamw_update(P, G, h.m.data(), h.v.data(), off.total,
+                   bk::AdamWStep(o_.lr, o_.weight_decay, o_.beta1, o_.beta2, o_.adam_eps, h.steps));
   return loss;
 }
 
@@ -509,7 +314,7 @@ std::vector<double> HeadBank::train_epoch(const at::Tensor& x_in, const at::Tens
     losses[static_cast<size_t>(k)] = sum / static_cast<double>(std::max<int64_t>(1, batches));
   };
 
-  SingleThreadedBlas blas(parallel);
+  bk::SingleThreadedBlas blas(parallel);
   if (parallel) {
     at::parallel_for(0, heads_, 1, [&](int64_t begin, int64_t end) {
       const int thread = at::get_thread_num();

@@ -11,124 +11,11 @@
 #include <limits>
 
 #include "omnibind/common/error.h"
-
-// The BLAS libtorch loads (OpenBLAS on Debian), resolved at run time; absent: at::mm_out does the GEMMs.
-extern "C" void cblas_sgemm(int order, int transa, int transb, int m, int n, int k, float alpha, const float* a, int lda,
-                            const float* b, int ldb, float beta, float* c, int ldc) __attribute__((weak));
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
-extern "C" int openblas_get_num_threads() __attribute__((weak));
+#include "omnibind/training/bank_kernels.h"
 
 namespace omnibind::training {
-namespace {
 
-// Row-major C[m, n] = alpha * op(A) op(B) + beta * C; op(A) [m, k], op(B) [k, n]; lda/ldb/ldc row strides.
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
-          int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (cblas_sgemm) {
-    cblas_sgemm(101 /*RowMajor*/, ta ? 112 : 111, tb ? 112 : 111, static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
-                static_cast<int>(ldc));
-    return;
-  }
-  auto view = [](const float* p, int64_t rows, int64_t cols, int64_t ld, bool t) {
-    at::Tensor v = at::from_blob(const_cast<float*>(p), {rows, cols}, {ld, 1}, at::kFloat);
-    return t ? v.t() : v;
-  };
-  at::Tensor A = ta ? view(a, k, m, lda, true) : view(a, m, k, lda, false);
-  at::Tensor B = tb ? view(b, n, k, ldb, true) : view(b, k, n, ldb, false);
-  at::Tensor C = at::from_blob(c, {m, n}, {ldc, 1}, at::kFloat);
-  C.addmm_(A, B, beta, alpha);
-}
-
-// Holds OpenBLAS at one thread while the bank's tasks run in parallel (each GEMM on its own thread), so its
-// pool neither oversubscribes the cores nor spins between the small calls; restores the count afterwards.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() {
-    if (openblas_set_num_threads && openblas_get_num_threads) {
-      saved_ = openblas_get_num_threads();
-      if (saved_ != 1) openblas_set_num_threads(1);
-    }
-  }
-  ~SingleThreadedBlas() {
-    if (saved_ > 1) openblas_set_num_threads(saved_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int saved_ = 0;
-};
-
-// Training-mode BatchNorm1d over rows of z [B, C] (in place: z becomes x_hat), batch mean and biased variance
-// (accumulated in double), running stats updated with the unbiased variance.
-void batch_norm_forward(float* z, int64_t B, int64_t C, double eps, double momentum, float* running_mean, float* running_var,
-                        double* acc, double* acc2, float* mean, float* invstd) {
-  std::fill(acc, acc + C, 0.0);
-  for (int64_t i = 0; i < B; ++i) {
-    const float* row = z + i * C;
-    for (int64_t j = 0; j < C; ++j) acc[j] += row[j];
-  }
-  const double inv_b = 1.0 / static_cast<double>(B);
-  for (int64_t j = 0; j < C; ++j) mean[j] = static_cast<float>(acc[j] * inv_b);
-  std::fill(acc2, acc2 + C, 0.0);
-  for (int64_t i = 0; i < B; ++i) {
-    const float* row = z + i * C;
-    for (int64_t j = 0; j < C; ++j) {
-      const double c = static_cast<double>(row[j]) - acc[j] * inv_b;
-      acc2[j] += c * c;
-    }
-  }
-  for (int64_t j = 0; j < C; ++j) {
-    const double var = acc2[j] * inv_b;
-    invstd[j] = static_cast<float>(1.0 / std::sqrt(var + eps));
-    running_mean[j] = static_cast<float>((1 - momentum) * running_mean[j] + momentum * (acc[j] * inv_b));
-    running_var[j] = static_cast<float>((1 - momentum) * running_var[j] + momentum * acc2[j] / static_cast<double>(B - 1));
-  }
-  for (int64_t i = 0; i < B; ++i) {
-    float* row = z + i * C;
-    for (int64_t j = 0; j < C; ++j) row[j] = (row[j] - mean[j]) * invstd[j];
-  }
-}
-
-// Backward of y = gamma * x_hat + beta (training-mode BN): dy [B, C] in place -> dz; dgamma, dbeta written.
-void batch_norm_backward(float* dy, const float* xh, int64_t B, int64_t C, const float* gamma, const float* invstd, double* acc,
-                         double* acc2, float* dgamma, float* dbeta) {
-  std::fill(acc, acc + C, 0.0);
-  std::fill(acc2, acc2 + C, 0.0);
-  for (int64_t i = 0; i < B; ++i) {
-    const float* g = dy + i * C;
-    const float* x = xh + i * C;
-    for (int64_t j = 0; j < C; ++j) {
-      acc[j] += g[j];
-      acc2[j] += static_cast<double>(g[j]) * x[j];
-    }
-  }
-  const double inv_b = 1.0 / static_cast<double>(B);
-  for (int64_t j = 0; j < C; ++j) {
-    dbeta[j] = static_cast<float>(acc[j]);
-    dgamma[j] = static_cast<float>(acc2[j]);
-  }
-  // dz = gamma * invstd * (dy - mean(dy) - x_hat * mean(dy * x_hat))
-  for (int64_t i = 0; i < B; ++i) {
-    float* g = dy + i * C;
-    const float* x = xh + i * C;
-    for (int64_t j = 0; j < C; ++j) {
-      const float scale = gamma[j] * invstd[j];
-      g[j] = scale * (g[j] - static_cast<float>(acc[j] * inv_b) - x[j] * static_cast<float>(acc2[j] * inv_b));
-    }
-  }
-}
-
-// Column sums of a [B, C] into out[C] (double accumulation).
-void column_sums(const float* __restrict a, int64_t B, int64_t C, double* __restrict acc, float* __restrict out) {
-  std::fill(acc, acc + C, 0.0);
-  for (int64_t i = 0; i < B; ++i)
-    for (int64_t j = 0; j < C; ++j) acc[j] += a[i * C + j];
-  for (int64_t j = 0; j < C; ++j) out[j] = static_cast<float>(acc[j]);
-}
-
-}  // namespace
+namespace bk = bank_kernels;
 
 // Flat parameter layout of one router, torch's parameters() order:
 // W1 [h1, in], b1, g1, be1 [h1], W2 [h2, h1], b2, g2, be2 [h2], W3 [S, h2], b3 [S].
@@ -363,58 +250,6 @@ void RouterBank::reserve(int64_t rows) {
   }
 }
 
-namespace {
-
-// Symmetric InfoNCE of row-aligned unit rows a, b [B, D] (logits a b^T / t, diagonal targets, mean of the row-
-// and column-wise cross-entropies). Returns the loss; gl = d(loss * weight) / d(logits).
-double info_nce(const float* a, const float* b, int64_t B, int64_t D, float inv_t, double weight, float* L, float* GL, float* cmax,
-                float* cscale, double* csum) {
-  gemm(false, true, B, B, D, inv_t, a, D, b, D, 0.f, L, B);
-  double loss_rows = 0, loss_cols = 0;
-  const float half_over_b = static_cast<float>(0.5 * weight / static_cast<double>(B));
-  for (int64_t i = 0; i < B; ++i) {  // row softmax -> GL = p_row * weight / (2B)
-    const float* lr = L + i * B;
-    float* gr = GL + i * B;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < B; ++j) mx = std::max(mx, lr[j]);
-    double s = 0;
-    for (int64_t j = 0; j < B; ++j) {
-      gr[j] = std::exp(lr[j] - mx);
-      s += gr[j];
-    }
-    loss_rows += static_cast<double>(mx) + std::log(s) - lr[i];
-    const float scale = static_cast<float>(1.0 / s) * half_over_b;
-    for (int64_t j = 0; j < B; ++j) gr[j] *= scale;
-  }
-  std::fill(cmax, cmax + B, -std::numeric_limits<float>::infinity());
-  std::fill(csum, csum + B, 0.0);
-  for (int64_t i = 0; i < B; ++i) {
-    const float* lr = L + i * B;
-    for (int64_t j = 0; j < B; ++j) cmax[j] = std::max(cmax[j], lr[j]);
-  }
-  for (int64_t j = 0; j < B; ++j) loss_cols += static_cast<double>(cmax[j]) - L[j * B + j];
-  for (int64_t i = 0; i < B; ++i) {  // L becomes exp(L - column max), computed once for the sum and the gradient
-    float* lr = L + i * B;
-    for (int64_t j = 0; j < B; ++j) {
-      lr[j] = std::exp(lr[j] - cmax[j]);
-      csum[j] += lr[j];
-    }
-  }
-  for (int64_t j = 0; j < B; ++j) {
-    loss_cols += std::log(csum[j]);
-    cscale[j] = static_cast<float>(1.0 / csum[j]) * half_over_b;
-  }
-  for (int64_t i = 0; i < B; ++i) {
-    const float* lr = L + i * B;
-    float* gr = GL + i * B;
-    for (int64_t j = 0; j < B; ++j) gr[j] += lr[j] * cscale[j];
-    gr[i] -= 2 * half_over_b;
-  }
-  return 0.5 * (loss_rows + loss_cols) / static_cast<double>(B);
-}
-
-}  // namespace
-
 double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update) {
   reserve(B);
   const int64_t D = D_;
@@ -436,25 +271,25 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
     // z1 = x W1^T + b1 -> BN1 (x_hat in xh1) -> r1 = relu(g1 x_hat + be1)
     float* xh1 = r.xh1.data();
     for (int64_t i = 0; i < B; ++i) std::memcpy(xh1 + i * h1, P + r.off[1], sizeof(float) * h1);
-    gemm(false, true, B, h1, in, 1.f, r.x.data(), in, P + r.off[0], in, 1.f, xh1, h1);
-    batch_norm_forward(xh1, B, h1, o_.bn_eps, o_.bn_momentum, r.rm1.data(), r.rv1.data(), r.acc.data(), r.acc2.data(), r.mean.data(),
-                       r.invstd1.data());
+    bk::gemm(false, true, B, h1, in, 1.f, r.x.data(), in, P + r.off[0], in, 1.f, xh1, h1);
+    bk::batch_norm_forward(xh1, B, h1, o_.bn_eps, o_.bn_momentum, r.rm1.data(), r.rv1.data(), r.acc.data(), r.acc2.data(),
+                           r.mean.data(), r.invstd1.data());
     ++r.tracked1;
     for (int64_t i = 0; i < B; ++i)
       for (int64_t j = 0; j < h1; ++j) r.r1[i * h1 + j] = std::max(P[r.off[2] + j] * xh1[i * h1 + j] + P[r.off[3] + j], 0.f);
     // z2 = r1 W2^T + b2 -> BN2 -> t2 = tanh(g2 x_hat + be2)
     float* xh2 = r.xh2.data();
     for (int64_t i = 0; i < B; ++i) std::memcpy(xh2 + i * h2, P + r.off[5], sizeof(float) * h2);
-    gemm(false, true, B, h2, h1, 1.f, r.r1.data(), h1, P + r.off[4], h1, 1.f, xh2, h2);
-    batch_norm_forward(xh2, B, h2, o_.bn_eps, o_.bn_momentum, r.rm2.data(), r.rv2.data(), r.acc.data(), r.acc2.data(), r.mean.data(),
-                       r.invstd2.data());
+    bk::gemm(false, true, B, h2, h1, 1.f, r.r1.data(), h1, P + r.off[4], h1, 1.f, xh2, h2);
+    bk::batch_norm_forward(xh2, B, h2, o_.bn_eps, o_.bn_momentum, r.rm2.data(), r.rv2.data(), r.acc.data(), r.acc2.data(),
+                           r.mean.data(), r.invstd2.data());
     ++r.tracked2;
     for (int64_t i = 0; i < B; ++i)
       for (int64_t j = 0; j < h2; ++j) r.t2[i * h2 + j] = std::tanh(P[r.off[6] + j] * xh2[i * h2 + j] + P[r.off[7] + j]);
     // z3 = t2 W3^T + b3 -> sg = sigmoid(z3) -> w = softmax(sg * scale)
     float* sg = r.sg.data();
     for (int64_t i = 0; i < B; ++i) std::memcpy(sg + i * S, P + r.off[9], sizeof(float) * S);
-    gemm(false, true, B, S, h2, 1.f, r.t2.data(), h2, P + r.off[8], h2, 1.f, sg, S);
+    bk::gemm(false, true, B, S, h2, 1.f, r.t2.data(), h2, P + r.off[8], h2, 1.f, sg, S);
     for (int64_t i = 0; i < B; ++i) {
       float* s = sg + i * S;
       float* w = r.w.data() + i * S;
@@ -476,11 +311,7 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
       std::fill(u, u + D, 0.f);
       for (int64_t j = 0; j < S; ++j)
         for (int64_t d = 0; d < D; ++d) u[d] += w[j] * sl[j * D + d];
-      double sq = 0;
-      for (int64_t d = 0; d < D; ++d) sq += static_cast<double>(u[d]) * u[d];
-      const float n = std::max(static_cast<float>(std::sqrt(sq)), 1e-12f);
-      r.norm[i] = n;
-      for (int64_t d = 0; d < D; ++d) u[d] /= n;
+      r.norm[i] = bk::normalize_row(u, D);
     }
   };
 
@@ -489,9 +320,9 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
     Pair& p = pairs_[static_cast<size_t>(q)];
     const float* a = bank_[static_cast<size_t>(p.i)].u.data();
     const float* b = bank_[static_cast<size_t>(p.j)].u.data();
-    p.loss = info_nce(a, b, B, D, inv_t, pair_weight, p.logits.data(), p.gl.data(), p.cmax.data(), p.cscale.data(), p.csum.data());
-    gemm(false, false, B, D, B, inv_t, p.gl.data(), B, b, D, 0.f, p.dui.data(), D);
-    gemm(true, false, B, D, B, inv_t, p.gl.data(), B, a, D, 0.f, p.duj.data(), D);
+    p.loss =
+        bk::info_nce(a, b, B, D, inv_t, pair_weight, p.logits.data(), p.gl.data(), p.cmax.data(), p.cscale.data(), p.csum.data());
+    bk::info_nce_input_gradients(p.gl.data(), a, b, B, D, inv_t, p.dui.data(), p.duj.data());
   };
 
   // ---- phase 3: every router's backward (and the decoupling term of the text router) -------------------
@@ -511,16 +342,8 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
     // dv = (du - u (u . du)) / |v|; dw[b, s] = slot_s . dv
     float* dw = r.dw.data();
     for (int64_t i = 0; i < B; ++i) {
-      float* __restrict g = du + i * D;
-      const float* __restrict u = r.u.data() + i * D;
-      double dot = 0;
-      for (int64_t d = 0; d < D; ++d) dot += static_cast<double>(g[d]) * u[d];
-      const float n = r.norm[i];
-      const float fd = static_cast<float>(dot);
-      if (n > 1e-12f)
-        for (int64_t d = 0; d < D; ++d) g[d] = (g[d] - u[d] * fd) / n;
-      else
-        for (int64_t d = 0; d < D; ++d) g[d] /= n;
+      float* g = du + i * D;
+      bk::normalize_row_backward(g, r.u.data() + i * D, r.norm[i], D);
       const float* sl = r.slots.data() + i * S * D;
       for (int64_t j = 0; j < S; ++j) {
         double s = 0;
@@ -601,25 +424,25 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
       for (int64_t j = 0; j < S; ++j) g[j] = w[j] * (g[j] - static_cast<float>(dot)) * r.scale * s[j] * (1.f - s[j]);
     }
     // Linear3: dW3 = dz3^T t2, db3 = sum dz3, dt2 = dz3 W3; tanh backward
-    gemm(true, false, S, h2, B, 1.f, dw, S, r.t2.data(), h2, 0.f, G + r.off[8], h2);
-    column_sums(dw, B, S, r.acc.data(), G + r.off[9]);
+    bk::gemm(true, false, S, h2, B, 1.f, dw, S, r.t2.data(), h2, 0.f, G + r.off[8], h2);
+    bk::column_sums(dw, B, S, r.acc.data(), G + r.off[9]);
     float* dt2 = r.dt2.data();
-    gemm(false, false, B, h2, S, 1.f, dw, S, P + r.off[8], h2, 0.f, dt2, h2);
+    bk::gemm(false, false, B, h2, S, 1.f, dw, S, P + r.off[8], h2, 0.f, dt2, h2);
     for (int64_t i = 0; i < B * h2; ++i) dt2[i] *= 1.f - r.t2[i] * r.t2[i];
     // BN2 backward -> dz2 (in dt2); db2 = sum dz2; dW2 = dz2^T r1; dr1 = dz2 W2
-    batch_norm_backward(dt2, r.xh2.data(), B, h2, P + r.off[6], r.invstd2.data(), r.acc.data(), r.acc2.data(), G + r.off[6],
-                        G + r.off[7]);
-    column_sums(dt2, B, h2, r.acc.data(), G + r.off[5]);
-    gemm(true, false, h2, h1, B, 1.f, dt2, h2, r.r1.data(), h1, 0.f, G + r.off[4], h1);
+    bk::batch_norm_backward(dt2, r.xh2.data(), B, h2, P + r.off[6], r.invstd2.data(), r.acc.data(), r.acc2.data(),
+                            G + r.off[6], G + r.off[7]);
+    bk::column_sums(dt2, B, h2, r.acc.data(), G + r.off[5]);
+    bk::gemm(true, false, h2, h1, B, 1.f, dt2, h2, r.r1.data(), h1, 0.f, G + r.off[4], h1);
     float* dr1 = r.dr1.data();
-    gemm(false, false, B, h1, h2, 1.f, dt2, h2, P + r.off[4], h1, 0.f, dr1, h1);
+    bk::gemm(false, false, B, h1, h2, 1.f, dt2, h2, P + r.off[4], h1, 0.f, dr1, h1);
     const float* r1 = r.r1.data();
     for (int64_t i = 0; i < B * h1; ++i) dr1[i] = r1[i] > 0.f ? dr1[i] : 0.f;  // ReLU mask, branch-free (vectorises)
     // BN1 backward -> dz1 (in dr1); db1 = sum dz1; dW1 = dz1^T x
-    batch_norm_backward(dr1, r.xh1.data(), B, h1, P + r.off[2], r.invstd1.data(), r.acc.data(), r.acc2.data(), G + r.off[2],
-                        G + r.off[3]);
-    column_sums(dr1, B, h1, r.acc.data(), G + r.off[1]);
-    gemm(true, false, h1, in, B, 1.f, dr1, h1, r.x.data(), in, 0.f, G + r.off[0], in);
+    bk::batch_norm_backward(dr1, r.xh1.data(), B, h1, P + r.off[2], r.invstd1.data(), r.acc.data(), r.acc2.data(),
+                            G + r.off[2], G + r.off[3]);
+    bk::column_sums(dr1, B, h1, r.acc.data(), G + r.off[1]);
+    bk::gemm(true, false, h1, in, B, 1.f, dr1, h1, r.x.data(), in, 0.f, G + r.off[0], in);
     if (update) adamw(r);
   };
 
@@ -643,29 +466,12 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
 }
 
 void RouterBank::adamw(Router& r) {
-  const float decay = static_cast<float>(1 - o_.lr * o_.weight_decay);
-  const float b1 = static_cast<float>(o_.beta1), b2 = static_cast<float>(o_.beta2);
-  const float one_b1 = static_cast<float>(1 - o_.beta1), one_b2 = static_cast<float>(1 - o_.beta2);
-  const float eps = static_cast<float>(o_.adam_eps);
-  float* P = r.p.data();
-  const float* G = r.g.data();
-  float* M = r.m.data();
-  float* V = r.v.data();
+  // torch keeps a step count per parameter tensor (set_adam_state can load them unequal)
   for (int t = 0; t < kParams; ++t) {
     const int64_t step = ++r.steps[t];
-    const double bc1 = 1 - std::pow(o_.beta1, static_cast<double>(step));
-    const double bc2 = 1 - std::pow(o_.beta2, static_cast<double>(step));
-    const float sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
-    const float step_size = static_cast<float>(o_.lr / bc1);
-    for (int64_t i = r.off[t]; i < r.off[t + 1]; ++i) {
-      const float g = G[i];
-      const float p = P[i] * decay;
-      const float m = M[i] * b1 + one_b1 * g;
-      const float v = V[i] * b2 + one_b2 * g * g;
-      M[i] = m;
-      V[i] = v;
-      P[i] = p - step_size * m / (std::sqrt(v) / sqrt_bc2 + eps);
-    }
+    const int64_t b = r.off[t];
+    bk::adamw_update(r.p.data() + b, r.g.data() + b, r.m.data() + b, r.v.data() + b, r.off[t + 1] - b,
+                     bk::AdamWStep(o_.lr, o_.weight_decay, o_.beta1, o_.beta2, o_.adam_eps, step));
   }
 }
 
@@ -679,7 +485,7 @@ double RouterBank::run_batch(const at::Tensor& rows_in, bool update) {
   require(rows.numel() >= 2, "RouterBank: a batch needs at least 2 rows");
   const int64_t T = x_[0].size(0);
   require(rows.min().item<int64_t>() >= 0 && rows.max().item<int64_t>() < T, "RouterBank: row id out of range");
-  SingleThreadedBlas blas;
+  bk::SingleThreadedBlas blas;
   return forward_backward(rows.data_ptr<int64_t>(), rows.numel(), update);
 }
 
@@ -696,7 +502,7 @@ double RouterBank::train_epoch(const at::Tensor& order_in, int64_t batch) {
     require(order.min().item<int64_t>() >= 0 && order.max().item<int64_t>() < T, "RouterBank::train_epoch: row id out of range");
   }
   const int64_t* ids = order.data_ptr<int64_t>();
-  SingleThreadedBlas blas;
+  bk::SingleThreadedBlas blas;
   double sum = 0;
   int64_t batches = 0;
   for (int64_t b = 0; b + 1 < N; b += batch) {
