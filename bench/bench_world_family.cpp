@@ -8,7 +8,7 @@
 //                      [--markdown FILE] [--jsonl FILE]
 //                      [--router-validation-pairs indirect|all] [--router-align-pairs all|indirect] [--router-validation-metric top1|mrr|noise]
 //                      [--min-gain X] [--noise-z Z] [--text-router-free|--text-router-keeps-decoupling] [--no-router-validation]
-//                      [--align-weight W] [--noise-weight W] [--decoupling-weight W (0 = off)]  (C++ trainer options)
+//                      [--align-weight W] [--noise-weight W] [--decoupling-weight W (0 = off)] [--router-unvalidated uniform|trained]  (C++ trainer options)
 //                      [--gemm-rate] [--alpha-sweep]
 // --alpha-sweep (diagnostic): each routed modality's router alone at alpha 0.25 / 0.5 / 1 (others uniform), scored
 // on the true tuples (use with --no-router-validation to see the trained routers unshrunk).
@@ -292,6 +292,7 @@ int main(int argc, char** argv) {
   double router_validation = training::TrainOptions{}.router_validation;
   double align_weight = training::TrainOptions{}.router_align_weight, noise_weight = training::TrainOptions{}.router_noise_weight;
   double decoupling_weight = training::TrainOptions{}.decoupling_weight;
+  std::string router_unvalidated = training::TrainOptions{}.router_unvalidated;
   bool python = true, cpp = true, gemm = false, sweep = false;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -322,6 +323,7 @@ int main(int argc, char** argv) {
     else if (a == "--align-weight") align_weight = std::stod(next());
     else if (a == "--noise-weight") noise_weight = std::stod(next());
     else if (a == "--decoupling-weight") decoupling_weight = std::stod(next());
+    else if (a == "--router-unvalidated") router_unvalidated = next();
     else if (a == "--dir") dir = next();
     else if (a == "--markdown") md_path = next();
     else if (a == "--jsonl") jsonl_path = next();
@@ -397,6 +399,7 @@ int main(int argc, char** argv) {
       o.router_align_weight = align_weight;
       o.router_noise_weight = noise_weight;
       o.decoupling_weight = decoupling_weight;
+      o.router_unvalidated = router_unvalidated;
       o.decoupling = decoupling_weight > 0;
       training::RouterValidationReport report;
       o.router_report = &report;

@@ -99,6 +99,7 @@ std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, 
          (o.router_align_pairs != "all" ? "|align=" + o.router_align_pairs : "") +
          (o.router_align_weight != 1.0 ? "|walign=" + std::to_string(o.router_align_weight) : "") +
          (o.router_noise_weight != 0.0 ? "|wnoise=" + std::to_string(o.router_noise_weight) : "") +
+         (o.router_unvalidated != "uniform" ? "|unvalidated=" + o.router_unvalidated : "") +
          (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "") +
          (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) +
                                         "/" + o.router_validation_pairs + "/" + o.router_validation_metric +
@@ -271,6 +272,8 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     throw InputError("router validation pairs must be indirect or all, got '" + o.router_validation_pairs + "'");
   if (o.router_validation_metric != "top1" && o.router_validation_metric != "mrr" && o.router_validation_metric != "noise")
     throw InputError("router validation metric must be top1, mrr or noise, got '" + o.router_validation_metric + "'");
+  if (o.router_unvalidated != "uniform" && o.router_unvalidated != "trained")
+    throw InputError("router unvalidated must be uniform or trained, got '" + o.router_unvalidated + "'");
   if (!(o.router_align_weight >= 0) || !(o.router_noise_weight >= 0))
     throw InputError("router loss weights (align, noise) must be >= 0");
   if (o.router_align_pairs != "indirect" && o.router_align_pairs != "all")
@@ -800,6 +803,19 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       for (const auto& [m, a] : alpha) line += " " + m + " x" + std::to_string(a).substr(0, 4);
       o.progress({line, 1.0, report.final_score, 0});
     }
+  }
+  // Validation asked for but impossible (too few tuples to hold any out): an unvalidated router has not earned its
+  // place, so by default it is not shipped (router_unvalidated "uniform"); "trained" keeps it as trained.
+  if (o.router_validation > 0 && !validation.active() && o.router_unvalidated == "uniform" && !routers.empty()) {
+    torch::NoGradGuard no_grad;
+    for (const auto& m : modalities) {
+      auto last = routers[m]->named_parameters();
+      last["6.weight"].zero_();
+      last["6.bias"].zero_();
+      report.alpha[m] = 0.0;
+    }
+    if (o.progress)
+      o.progress({"router validation: too few tuples to hold out (" + std::to_string(T) + "): uniform routing", 1.0, 0, 0});
   }
   for (auto it = state.tensors.begin(); it != state.tensors.end();)  // not part of the result
     it = it->first.rfind("__best", 0) == 0 ? state.tensors.erase(it) : std::next(it);

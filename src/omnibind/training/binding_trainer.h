@@ -92,6 +92,9 @@ struct TrainOptions {
   // max(router_min_gain, router_noise_z x the standard error of the paired score difference) of the best alpha's
   // (paired over the same held-out queries). 0 = min_gain only.
   double router_noise_z = 1.0;
+  // When router_validation > 0 but too few tuples can be held out (fewer than 64): "uniform" routing (default; an
+  // unvalidated router has not earned its place) or the routers as "trained".
+  std::string router_unvalidated = "uniform";
   // Which held-out member pairs validation scores: "indirect" = only pairs the miner did not link by a direct hop
   // (a direct hop's experts reproduce their own neighbours, errors included, so those pairs reward routing to
   // the miner); "all" = every pair of every held-out tuple.
