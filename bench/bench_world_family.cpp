@@ -8,7 +8,7 @@
 //                      [--markdown FILE] [--jsonl FILE]
 //                      [--router-validation-pairs indirect|all] [--router-align-pairs all|indirect] [--router-validation-metric top1|mrr|noise]
 //                      [--min-gain X] [--noise-z Z] [--text-router-free|--text-router-keeps-decoupling] [--no-router-validation]
-//                      [--align-weight W] [--noise-weight W] [--decoupling-weight W (0 = off)] [--router-unvalidated uniform|trained]  (C++ trainer options)
+//                      [--router-objective denoise|paper] [--align-weight W] [--noise-weight W] [--decoupling-weight W (0 = off)] [--router-unvalidated uniform|trained] [--decoupling-slack X]  (C++ trainer options)
 //                      [--gemm-rate] [--alpha-sweep]
 // --alpha-sweep (diagnostic): each routed modality's router alone at alpha 0.25 / 0.5 / 1 (others uniform), scored
 // on the true tuples (use with --no-router-validation to see the trained routers unshrunk).
@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -284,15 +285,16 @@ int main(int argc, char** argv) {
   double uncovered_keep = defaults.uncovered_keep;
   int64_t min_steps = defaults.projector_min_steps;
   std::string router_validation_pairs = training::TrainOptions{}.router_validation_pairs;
-  bool text_router_keeps_decoupling = training::TrainOptions{}.router_text_keeps_decoupling;
+  std::optional<bool> text_router_keeps_decoupling;
   std::string router_align_pairs = training::TrainOptions{}.router_align_pairs;
-  std::string router_validation_metric = training::TrainOptions{}.router_validation_metric;
+  std::string router_objective = "denoise";  // then the explicit overrides below
+  std::optional<std::string> router_validation_metric;
   double min_gain = training::TrainOptions{}.router_min_gain;
   double noise_z = training::TrainOptions{}.router_noise_z;
   double router_validation = training::TrainOptions{}.router_validation;
-  double align_weight = training::TrainOptions{}.router_align_weight, noise_weight = training::TrainOptions{}.router_noise_weight;
-  double decoupling_weight = training::TrainOptions{}.decoupling_weight;
+  std::optional<double> align_weight, noise_weight, decoupling_weight;
   std::string router_unvalidated = training::TrainOptions{}.router_unvalidated;
+  std::optional<double> decoupling_slack;
   bool python = true, cpp = true, gemm = false, sweep = false;
   for (int i = 1; i < argc; ++i) {
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -320,10 +322,12 @@ int main(int argc, char** argv) {
     else if (a == "--no-router-validation") router_validation = 0;
     else if (a == "--gemm-rate") gemm = true;
     else if (a == "--alpha-sweep") sweep = true;
+    else if (a == "--router-objective") router_objective = next();
     else if (a == "--align-weight") align_weight = std::stod(next());
     else if (a == "--noise-weight") noise_weight = std::stod(next());
     else if (a == "--decoupling-weight") decoupling_weight = std::stod(next());
     else if (a == "--router-unvalidated") router_unvalidated = next();
+    else if (a == "--decoupling-slack") decoupling_slack = std::stod(next());
     else if (a == "--dir") dir = next();
     else if (a == "--markdown") md_path = next();
     else if (a == "--jsonl") jsonl_path = next();
@@ -346,7 +350,7 @@ int main(int argc, char** argv) {
   out["uncovered_keep"] = uncovered_keep;
   out["projector_min_steps"] = min_steps;
   out["loadavg_start"] = loadavg();
-  out["router_validation"] = {{"share", router_validation}, {"pairs", router_validation_pairs}, {"text_router_keeps_decoupling", text_router_keeps_decoupling}, {"align_pairs", router_align_pairs}, {"metric", router_validation_metric}, {"min_gain", min_gain}, {"noise_z", noise_z}};
+  out["router_validation"] = {{"share", router_validation}, {"pairs", router_validation_pairs}, {"text_router_keeps_decoupling", text_router_keeps_decoupling ? json(*text_router_keeps_decoupling) : json("(objective's)")}, {"align_pairs", router_align_pairs}, {"objective", router_objective}, {"metric", router_validation_metric.value_or("(objective's)")}, {"min_gain", min_gain}, {"noise_z", noise_z}};
   std::vector<json> results;
   const int64_t n_split = which == training::WorldSplit::Tuning ? training::kTuningWorlds : training::kHeldOutWorlds;
   for (int64_t k = first; k < std::min(first + worlds, n_split); ++k) {
@@ -389,18 +393,19 @@ int main(int argc, char** argv) {
       o.uncovered_pairs = uncovered_pairs;
       o.uncovered_keep = uncovered_keep;
       o.projector_min_steps = min_steps;
+      training::set_router_objective(o, router_objective);  // then the explicit overrides
       o.router_validation_pairs = router_validation_pairs;
-      o.router_text_keeps_decoupling = text_router_keeps_decoupling;
+      if (text_router_keeps_decoupling) o.router_text_keeps_decoupling = *text_router_keeps_decoupling;
       o.router_align_pairs = router_align_pairs;
-      o.router_validation_metric = router_validation_metric;
       o.router_min_gain = min_gain;
       o.router_noise_z = noise_z;
       o.router_validation = router_validation;
-      o.router_align_weight = align_weight;
-      o.router_noise_weight = noise_weight;
-      o.decoupling_weight = decoupling_weight;
+      if (router_validation_metric) o.router_validation_metric = *router_validation_metric;
+      if (align_weight) o.router_align_weight = *align_weight;
+      if (noise_weight) o.router_noise_weight = *noise_weight;
+      if (decoupling_weight) o.decoupling_weight = *decoupling_weight, o.decoupling = *decoupling_weight > 0;
       o.router_unvalidated = router_unvalidated;
-      o.decoupling = decoupling_weight > 0;
+      if (decoupling_slack) o.router_decoupling_slack = *decoupling_slack;
       training::RouterValidationReport report;
       o.router_report = &report;
       // Stage split: the last projector progress report marks the end of the projector stage.

@@ -39,15 +39,16 @@ TEST(AblateCli, WritesOneTableWithEveryVariant) {
                              "--seed", "3", "--quiet"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(read_file_bytes(f.dir + "/t.json"));
-  ASSERT_EQ(j["rows"].size(), 6u);
+  ASSERT_EQ(j["rows"].size(), 7u);
   std::vector<std::string> names;
   for (auto& row : j["rows"]) names.push_back(row["name"]);
   EXPECT_EQ(names[0].rfind("full: 2 heads", 0), 0u) << names[0];
   EXPECT_EQ(names[1], "full model, uniform routing");
   EXPECT_EQ(names[2], "1 head per space");
-  EXPECT_EQ(names[3], "L_align only (no L_dec)");
-  EXPECT_EQ(names[4].rfind("softmax-aggregated", 0), 0u) << names[4];
-  EXPECT_EQ(names[5].rfind("L_dec as plain cross-entropy", 0), 0u) << names[5];
+  EXPECT_EQ(names[3], "L_noise + L_align (routers < 3 slots) (no L_dec)");  // the default "denoise" objective
+  EXPECT_EQ(names[4], "paper router objective (L_align + L_dec)");
+  EXPECT_EQ(names[5].rfind("softmax-aggregated", 0), 0u) << names[5];
+  EXPECT_EQ(names[6].rfind("L_dec as plain cross-entropy", 0), 0u) << names[6];
   // Every variant covers audio->point, which needs the binding (no expert covers it).
   for (auto& row : j["rows"]) EXPECT_TRUE(row["metrics"].contains("audio->point")) << row["name"];
   EXPECT_NE(r.out.find("| 1 head per space |"), std::string::npos) << r.out;

@@ -79,7 +79,8 @@ struct Problem {
 
 // The autograd loop's loss (binding_trainer.cpp) on tuples `rows`, routers in training mode.
 at::Tensor reference_loss(std::vector<torch::nn::Sequential>& routers, const Problem& p, const at::Tensor& rows, double margin,
-                          at::ScalarType dtype, int64_t* dec_active = nullptr, double align_weight = 1.0, double noise_weight = 0.0) {
+                          at::ScalarType dtype, int64_t* dec_active = nullptr, double align_weight = 1.0, double noise_weight = 0.0,
+                          bool align_unidentified_only = false) {
   std::vector<at::Tensor> unified, noise_terms;
   at::Tensor text_w;
   for (size_t k = 0; k < routers.size(); ++k) {
@@ -88,6 +89,7 @@ at::Tensor reference_loss(std::vector<torch::nn::Sequential>& routers, const Pro
     at::Tensor w = at::softmax(s, -1);
     if (p.specs[k].modality == "text") text_w = w;
     unified.push_back(unit((p.slots[k].index_select(0, rows).to(dtype) * w.unsqueeze(2)).sum(1)));
+    if (align_unidentified_only && p.specs[k].slots >= 3) unified.back() = unified.back().detach();
     // L_noise (slot_noise.h): mixture variance relative to uniform routing's, routers with >= 3 slots
     const at::Tensor n = slot_noise_variance(p.slots[k]);
     if (noise_weight > 0 && n.defined()) {
@@ -128,8 +130,9 @@ std::vector<torch::nn::Sequential> make_routers(const Problem& p, uint64_t seed)
 }
 
 RouterBank bank_like(std::vector<torch::nn::Sequential>& routers, const Problem& p, double margin, double align_weight = 1.0,
-                     double noise_weight = 0.0) {
+                     double noise_weight = 0.0, bool align_unidentified_only = false) {
   RouterBankOptions o;
+  o.align_unidentified_only = align_unidentified_only;
   o.decoupling_margin = margin;
   o.align_weight = align_weight;
   o.noise_weight = noise_weight;
@@ -194,13 +197,14 @@ TEST(RouterBank, LossAndEveryGradientMatchAutograd) {
   }
 }
 
-// L_noise (slot_noise.h) on the routers with >= 3 slots (audio 3, text 4 here), with L_align weighted: the same
-// loss and gradients as autograd through the reference's mixture variance.
+// L_noise (slot_noise.h) on the routers with >= 3 slots (audio 3, text 4 here), with L_align weighted, and with
+// L_align kept off the routers L_noise identifies (the "denoise" objective): the same loss and gradients as autograd
+// through the reference's mixture variance.
 TEST(RouterBank, NoiseLossAndGradientsMatchAutograd) {
   const Problem p(6);
-  for (auto [align, noise] : {std::pair<double, double>{0.5, 1.0}, {0.0, 2.0}}) {
+  for (auto [align, noise, unidentified_only] : {std::tuple<double, double, bool>{0.5, 1.0, false}, {0.0, 2.0, false}, {1.0, 1.0, true}}) {
     auto routers = make_routers(p, 13);
-    RouterBank bank = bank_like(routers, p, 0.5, align, noise);
+    RouterBank bank = bank_like(routers, p, 0.5, align, noise, unidentified_only);
     std::vector<torch::nn::Sequential> ref;
     for (auto& r : routers) {
       auto c = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(r->clone());
@@ -209,7 +213,7 @@ TEST(RouterBank, NoiseLossAndGradientsMatchAutograd) {
     }
     const at::Tensor rows = at::randperm(p.T, at::kLong).narrow(0, 0, 32);
     const double loss = bank.loss_and_gradients(rows);
-    at::Tensor l = reference_loss(ref, p, rows, 0.5, at::kDouble, nullptr, align, noise);
+    at::Tensor l = reference_loss(ref, p, rows, 0.5, at::kDouble, nullptr, align, noise, unidentified_only);
     l.backward();
     EXPECT_NEAR(loss, l.item<double>(), 1e-5 * std::abs(l.item<double>())) << "align " << align << " noise " << noise;
     for (size_t k = 0; k < ref.size(); ++k) {
@@ -229,6 +233,45 @@ TEST(RouterBank, NoiseLossAndGradientsMatchAutograd) {
       }
     }
   }
+}
+
+// What L_noise teaches (the default "denoise" objective): three slots aim at the same point, slot 0 is precise for
+// inputs of class 0 and slot 2 for class 1 (the router input says the class, nothing says which slot is right).
+// Trained on L_noise alone, the router moves weight to the precise slot of each class.
+TEST(RouterBank, NoiseLossRoutesEachInputTowardTheSlotsThatAgree) {
+  at::manual_seed(31);
+  const int64_t T = 1024, D = 16, S = 3, in = 4;
+  const at::Tensor cls = at::arange(T, at::kLong).remainder(2);
+  at::Tensor x = at::randn({T, in}) * 0.1;
+  x.select(1, 0).add_(cls.to(at::kFloat) * 2 - 1);
+  const at::Tensor t = at::randn({T, 1, D});
+  const at::Tensor good = at::full({T}, 0.1f), bad = at::full({T}, 1.0f);
+  const at::Tensor sigma = at::stack({at::where(cls.eq(0), good, bad), bad, at::where(cls.eq(1), good, bad)}, 1);  // [T, S]
+  const at::Tensor slots = (t + at::randn({T, S, D}) * sigma.unsqueeze(2) / std::sqrt(static_cast<double>(D))).contiguous();
+  RouterSpec spec;
+  spec.modality = "audio", spec.in = in, spec.hidden1 = 16, spec.hidden2 = 8, spec.slots = S;
+  RouterBankOptions o;
+  o.lr = 1e-2;
+  o.noise_weight = 1.0;
+  o.align_weight = 0.0;
+  at::manual_seed(5);
+  auto router = make_router(in, 16, 8, S);
+  RouterBank bank({spec}, D, o);
+  bank.set_router(0, module_state(*router));
+  bank.set_data({x.contiguous()}, {slots});
+  for (int epoch = 0; epoch < 20; ++epoch) bank.train_epoch(at::randperm(T, at::kLong), 64);
+  const auto state = bank.router_state(0);
+  for (auto& q : router->named_parameters()) q.value().data().copy_(as_map(state).at(q.key()));
+  for (auto& b : router->named_buffers()) b.value().copy_(as_map(state).at(b.key()));
+  router->eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor w = at::softmax(at::sigmoid(router->forward(x)), -1);  // [T, S]
+  const at::Tensor w0 = w.index_select(0, cls.eq(0).nonzero().squeeze(1)).mean(0);
+  const at::Tensor w1 = w.index_select(0, cls.eq(1).nonzero().squeeze(1)).mean(0);
+  std::printf("class 0 weights %.3f %.3f %.3f; class 1 weights %.3f %.3f %.3f\n", w0[0].item<double>(), w0[1].item<double>(),
+              w0[2].item<double>(), w1[0].item<double>(), w1[1].item<double>(), w1[2].item<double>());
+  EXPECT_GT(w0[0].item<double>(), w0[2].item<double>() + 0.15) << "class 0 trusts slot 0";
+  EXPECT_GT(w1[2].item<double>(), w1[0].item<double>() + 0.15) << "class 1 trusts slot 2";
 }
 
 TEST(RouterBank, AdamWStepsMatchTorchAndAnyThreadCount) {
@@ -344,6 +387,7 @@ TEST(RouterBank, TrainBindingGivesTheAutogradLoopsRouters) {
   TupleSet tuples = mine_tuples(pool, MiningOptions{});
   auto config = binding::parse_binding_config(toy::kConfigJson, "toy");
   TrainOptions o;
+  set_router_objective(o, "paper");  // L_align + L_dec: the math both paths must agree on (toy slots are too few for L_noise)
   o.seed = 4;
   o.threads = 1;
   o.projector_epochs = 2;
@@ -396,6 +440,7 @@ TEST(RouterBank, TrainBindingWithValidationAndResumeThroughTheStateFile) {
   TupleSet tuples = mine_tuples(pool, MiningOptions{});
   auto config = binding::parse_binding_config(toy::kConfigJson, "toy");
   TrainOptions o;
+  set_router_objective(o, "paper");  // toy slots are too few for L_noise: the paper objective trains (and validates) them
   o.seed = 12;
   o.threads = 2;
   o.projector_epochs = 1;

@@ -75,6 +75,7 @@ Fit* make_fit(double margin, const std::string& target = TrainOptions{}.uncovere
     EmbeddingPool pool = EmbeddingPool::open(f->dir / "pool");
     TupleSet tuples = mine_tuples(pool, MiningOptions{});
     TrainOptions o;
+    set_router_objective(o, "paper");  // these tests check OmniBind's L_dec (the default objective has none)
     o.seed = 3;
     o.threads = 1;
     o.projector_epochs = 6;

@@ -76,7 +76,7 @@ VerbRun setup_ablate(CLI::App& app) {
 
 }  // namespace
 
-REGISTER_VERB("ablate", "Ablations of the binding method: full vs 1 head, L_align only, aggregated tuples, uniform routing",
+REGISTER_VERB("ablate", "Ablations of the binding method: full vs 1 head, no L_dec, the other router objective, aggregated tuples, uniform routing",
               setup_ablate);
 
 }  // namespace omnibind::cli

@@ -2,6 +2,7 @@
 // (training/binding_trainer.h). Mines tuples itself unless --pairs is given.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "omnibind/binding/binding_config.h"
@@ -19,6 +20,10 @@ struct TrainCliOptions {
   std::string pools, config, out, pairs;
   training::TrainOptions train;
   bool no_decoupling = false, aggregate = false, quiet = false;
+  std::string router_objective = "denoise";
+  std::optional<double> align_weight, noise_weight;
+  std::optional<std::string> validation_metric;
+  bool text_keeps = false, text_free = false;
   int topk = 8;
   distributed::LaunchOptions dist;
 };
@@ -29,6 +34,14 @@ int run_train(TrainCliOptions& o) {
     throw InputError("--out " + o.out + ": use a .safetensors, .pt or .pth file name");
   if (!fs::is_directory(fs::absolute(o.out).parent_path()))
     throw InputError("--out " + o.out + ": the directory does not exist");
+  training::set_router_objective(o.train, o.router_objective);  // then the explicit overrides
+  if (o.align_weight) o.train.router_align_weight = *o.align_weight;
+  if (o.noise_weight) o.train.router_noise_weight = *o.noise_weight;
+  if (o.validation_metric) o.train.router_validation_metric = *o.validation_metric;
+  if (o.no_decoupling) o.train.decoupling = false;
+  if (o.text_keeps && o.text_free) throw InputError("--text-router-keeps-decoupling and --text-router-free contradict each other");
+  if (o.text_keeps) o.train.router_text_keeps_decoupling = true;
+  if (o.text_free) o.train.router_text_keeps_decoupling = false;
   training::check_head_target_options(o.train);  // before mining, which can take long
   auto config = binding::load_binding_config(o.config);
   auto pool = training::EmbeddingPool::open(o.pools);
@@ -53,7 +66,6 @@ int run_train(TrainCliOptions& o) {
   for (int m = 0; m < 4; ++m)
     if (tuples.index.select(1, m).select(1, 0).max().item<int64_t>() >= pool.rows(training::tuple_modalities()[m]))
       throw InputError("--pairs " + o.pairs + ": tuples point past the rows of " + o.pools + " (mined from another pool?)");
-  o.train.decoupling = !o.no_decoupling;
   o.train.state_file = o.out + ".train-state.safetensors";
   if (!o.quiet)
     o.train.progress = [](const training::TrainProgress& p) {
@@ -94,7 +106,23 @@ VerbRun setup_train(CLI::App& app) {
   app.add_option("--lr", o->train.projector_lr, "Projector learning rate")->capture_default_str();
   app.add_option("--router-lr", o->train.router_lr, "Router learning rate")->capture_default_str();
   app.add_option("--temperature", o->train.temperature, "InfoNCE temperature")->capture_default_str();
-  app.add_flag("--no-decoupling", o->no_decoupling, "Routers with L_align only (no language decoupling loss)");
+  app.add_option("--router-objective", o->router_objective,
+                 "What the routers learn: denoise (route each input toward the spaces that agree on it; no pairing needed) "
+                 "or paper (OmniBind's L_align + L_dec)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"denoise", "paper"}));
+  app.add_option("--router-align-weight", o->align_weight, "Weight of L_align in the router loss (overrides the objective's)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--router-noise-weight", o->noise_weight, "Weight of L_noise in the router loss (overrides the objective's)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--router-validation-metric", o->validation_metric,
+                 "Held-out score: noise (estimated error variance), top1 or mrr (pseudo-tuple retrieval); overrides the objective's")
+      ->check(CLI::IsMember({"noise", "top1", "mrr"}));
+  app.add_option("--router-unvalidated", o->train.router_unvalidated,
+                 "Routing when too few tuples can be held out to validate: uniform or trained")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"uniform", "trained"}));
+  app.add_flag("--no-decoupling", o->no_decoupling, "No language decoupling loss (L_dec) even with --router-objective paper");
   app.add_option("--decoupling-margin", o->train.decoupling_margin,
                  "L_dec stops pulling once a text's family mass reaches this (1 = plain cross-entropy)")
       ->capture_default_str()
@@ -116,8 +144,10 @@ VerbRun setup_train(CLI::App& app) {
                  "Held-out member pairs scored: indirect (not linked by a direct mining hop) or all")
       ->capture_default_str()
       ->check(CLI::IsMember({"indirect", "all"}));
-  app.add_flag("--text-router-keeps-decoupling", o->train.router_text_keeps_decoupling,
-               "Validation shrinks the text router only as far as held-out texts keep L_dec's split by source family");
+  app.add_flag("--text-router-keeps-decoupling", o->text_keeps,
+               "Validation shrinks the text router only as far as held-out texts keep L_dec's split by source family "
+               "(the denoise objective's default)");
+  app.add_flag("--text-router-free", o->text_free, "Validation shrinks the text router like any other (the paper objective's default)");
   app.add_flag("--aggregate", o->aggregate, "Mine softmax-aggregated pseudo members instead of retrieved items");
   app.add_option("--topk", o->topk, "Top-k for --aggregate")->capture_default_str();
   app.add_flag("--resume", o->train.resume, "Continue from OUT.train-state.safetensors");

@@ -1,9 +1,10 @@
 // Ablations of the binding method (issue 3 item 5), each a full training run through the training layer's
 // in-process entry points, evaluated on the same evaluation set with learned routing (and the full model once more with uniform routing):
-//   full            K heads per space, L_align + L_dec, retrieved tuples (the method)
+//   full            K heads per space, the options' router objective (named by its loss terms), retrieved tuples
 //   uniform         the full model's heads with uniform routing (what the routers buy)
 //   1 head          heads_per_space = 1
-//   L_align only    no language representation decoupling (TrainOptions::decoupling = false)
+//   no L_dec        no language representation decoupling (TrainOptions::decoupling = false)
+//   other objective the other router objective ("paper" for the default "denoise", and the reverse)
 //   aggregated      softmax-aggregated pseudo embeddings over the top-k (FreeBind/C-MCR) instead of retrieved items
 //   plain L_dec     L_dec as an unclipped cross-entropy (TrainOptions::decoupling_margin = 1; only when the
 //                   options use a margin below 1)
@@ -20,6 +21,9 @@
 #include "omnibind/training/tuple_mining.h"
 
 namespace omnibind::evaluation {
+
+// The router loss terms the options switch on, e.g. "L_noise + L_align (routers < 3 slots) + L_dec" (row names).
+std::string router_loss_label(const training::TrainOptions& options);
 
 struct AblationOptions {
   training::TrainOptions train;      // shared by every variant (seed, epochs, batch, lr)

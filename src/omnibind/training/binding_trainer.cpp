@@ -99,6 +99,7 @@ std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, 
          (o.router_align_pairs != "all" ? "|align=" + o.router_align_pairs : "") +
          (o.router_align_weight != 1.0 ? "|walign=" + std::to_string(o.router_align_weight) : "") +
          (o.router_noise_weight != 0.0 ? "|wnoise=" + std::to_string(o.router_noise_weight) : "") +
+         (o.router_align_unidentified_only ? "|align-unidentified" : "") +
          (o.router_unvalidated != "uniform" ? "|unvalidated=" + o.router_unvalidated : "") +
          (o.decoupling_margin < 1.0 ? "|margin=" + std::to_string(o.decoupling_margin) : "") +
          (o.router_validation > 0 ? "|rv=" + std::to_string(o.router_validation) + "/" + std::to_string(o.router_min_gain) +
@@ -257,6 +258,28 @@ void check_pool_against_config(const EmbeddingPool& pool, const BindingConfig& c
     for (const auto& n : names)
       if (pool.has_modality(m) && !pool.has(m, n))
         throw InputError(where + ": router input '" + n + "' has no " + m + " embeddings in the pool");
+}
+
+void set_router_objective(TrainOptions& o, const std::string& name) {
+  if (name == "denoise") {
+    o.router_align_weight = 1.0;
+    o.router_noise_weight = 1.0;
+    o.router_align_unidentified_only = true;
+    o.decoupling = true;
+    o.router_text_keeps_decoupling = true;
+    o.router_decoupling_slack = 0.1;
+    o.router_validation_metric = "noise";
+  } else if (name == "paper") {
+    o.router_align_weight = 1.0;
+    o.router_noise_weight = 0.0;
+    o.router_align_unidentified_only = false;
+    o.decoupling = true;
+    o.router_text_keeps_decoupling = false;
+    o.router_decoupling_slack = 0.01;
+    o.router_validation_metric = "top1";
+  } else {
+    throw InputError("router objective must be denoise or paper, got '" + name + "'");
+  }
 }
 
 NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, const BindingConfig& config_in,
@@ -609,6 +632,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     bo.decoupling_margin = o.decoupling_margin;
     bo.align_weight = o.router_align_weight;
     bo.noise_weight = o.router_noise_weight;
+    bo.align_unidentified_only = o.router_align_unidentified_only;
     bank.emplace(specs, D, bo);
     at::Tensor family;  // per tuple: its text member's source family when L_dec asks for it, else -1 (decoupling_loss's rule)
     if (decoupling_on && std::find(modalities.begin(), modalities.end(), "text") != modalities.end()) {
@@ -677,6 +701,8 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
         at::Tensor w = at::softmax(s, -1);
         weights[m] = whole_batch(w);
         unified[m] = whole_batch(normalise((slots * w.unsqueeze(2)).sum(1)));
+        // A router whose slot noise L_noise identifies does not learn from L_align (router_align_unidentified_only).
+        if (o.router_align_unidentified_only && slots.size(1) >= 3) unified[m] = unified[m].detach();
         if (o.router_noise_weight > 0) {  // L_noise (slot_noise.h), relative to uniform routing's variance
           const at::Tensor noise = slot_noise_variance(whole_batch(slots));
           if (noise.defined()) {
@@ -772,13 +798,13 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       // The text router also answers to L_dec: it is shrunk only as far as the held-out texts keep what L_dec
       // asks of them (held-out L_dec within kDecouplingSlack of the trained router's).
       const bool dec = m == "text" && dec_check;
-      constexpr double kDecouplingSlack = 0.01;
+      const double kDecouplingSlack = o.router_decoupling_slack;
       if (dec && held_out_dec(1.0) > dec_reference + kDecouplingSlack)  // the best epoch's text router is not decoupled yet
         restore_module(*routers["text"], binding::router_prefix("text"), std::map<std::string, at::Tensor>(last_text.begin(), last_text.end()));
       for (double a : {1.0, 0.5, 0.25, 0.0}) {
         if (dec && a < 1.0 && held_out_dec(a) > dec_reference + kDecouplingSlack) continue;
         alpha[m] = a;
-        tried_outcomes.push_back(validation.outcomes(alpha, router_logits, 1.0));
+        tried_outcomes.push_back(validation.outcomes_for(m, alpha, router_logits, 1.0));
         tried.emplace_back(a, outcomes_score(tried_outcomes.back()));
         top = std::max(top, tried.back().second);
       }

@@ -102,19 +102,27 @@ struct TrainOptions {
   // Held-out score: "top1" accuracy of finding the tuple's own member, its mean reciprocal rank ("mrr"), or
   // "noise": minus each routed embedding's estimated error variance (training/slot_noise.h) relative to uniform
   // routing's, mean over modalities with >= 3 slots (needs no pairing, so mining errors cannot bias it).
-  std::string router_validation_metric = "top1";
+  std::string router_validation_metric = "noise";
   // Router loss = router_align_weight x L_align + decoupling_weight x L_dec + router_noise_weight x L_noise, where
   // L_noise is the routed embeddings' estimated error variance relative to uniform routing's (slot_noise.h;
   // modalities with >= 3 slots): it pulls each router toward the spaces that agree with the others on that input.
+  // Defaults: the "denoise" objective (set_router_objective).
   double router_align_weight = 1.0;
-  double router_noise_weight = 0.0;
+  double router_noise_weight = 1.0;
+  // true: L_align trains only the routers whose slot noise L_noise cannot identify (fewer than 3 slots); the others
+  // learn from L_noise (and the text router from L_dec) alone. false: L_align trains every router.
+  bool router_align_unidentified_only = true;
   // Which member pairs L_align trains the routers on: "all" pairs of every tuple, or only "indirect" ones (not
   // linked by a direct mining hop; pairs with no indirect tuple are then left out of L_align).
   std::string router_align_pairs = "all";
   // true: the text router is shrunk only as far as the held-out texts keep their split by source family (L_dec).
   // false (default): validation shrinks it like any other router. Measured on the world family (tuning worlds
   // 0-11): keeping L_dec's split cost -0.006 class P@1 on average against uniform routing, shrinking it -0.000.
-  bool router_text_keeps_decoupling = false;
+  // Default (the "denoise" objective): true, with router_decoupling_slack 0.1 (chosen on the family's tuning worlds
+  // 0-23 and the synthetic reliability worlds; docs/reference/binding_training.md "Routers trained to denoise").
+  bool router_text_keeps_decoupling = true;
+  // With router_text_keeps_decoupling: how far above the trained router's held-out L_dec a shrunk text router may go.
+  double router_decoupling_slack = 0.1;
   RouterValidationReport* router_report = nullptr;  // filled when not null
   int64_t materialise_bytes = int64_t{2} << 30;  // gather a space's training pairs into RAM below this size, else stream
   // Train a space's K heads together (training/head_bank.h: same math, no autograd, heads spread over the
@@ -131,6 +139,18 @@ struct TrainOptions {
   // is the single-process one up to rounding; only rank 0 writes the state file. Null = one process.
   distributed::DistributedContext* dist = nullptr;
 };
+
+// Named router objectives (`omnibind train --router-objective`; docs/reference/binding_training.md "Routers trained
+// to denoise"):
+//   "denoise" (the TrainOptions defaults): a router with >= 3 slots learns from L_noise (each input routed toward
+//             the spaces that agree with the others on it) and is validated by its held-out members' estimated error
+//             variance: no pseudo pairing, so mining errors cannot bias what it learns or how it is judged. A router
+//             with fewer slots (noise not identifiable) learns from L_align and is validated by pseudo-tuple
+//             retrieval on indirectly linked pairs, as in "paper". L_dec on the text router in both.
+//   "paper":  OmniBind's objective: L_align over every modality pair plus L_dec on the text router, validated by
+//             pseudo-tuple retrieval on indirectly linked held-out pairs (the method before issue 16's stop 25).
+// InputError naming the valid objectives otherwise.
+void set_router_objective(TrainOptions& options, const std::string& name);
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 

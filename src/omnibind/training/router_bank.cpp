@@ -334,7 +334,9 @@ double RouterBank::forward_backward(const int64_t* rows, int64_t B, bool update)
     // du: the pairs' contributions, in pair order
     float* du = r.du.data();
     std::fill(du, du + B * D, 0.f);
+    const bool align_trains = !(o_.align_unidentified_only && S >= 3);
     for (const Pair& p : pairs_) {
+      if (!align_trains) break;
       const float* src = p.i == k ? p.dui.data() : p.j == k ? p.duj.data() : nullptr;
       if (!src) continue;
       for (int64_t i = 0; i < B * D; ++i) du[i] += src[i];

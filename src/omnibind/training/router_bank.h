@@ -8,7 +8,7 @@
 //   w     = softmax(sigmoid(z) * scale_m)                                scale: the text temperature for text, else 1
 //   u_m   = L2normalize(sum_s w[:, s] * slots_m[:, s, :])                slots_m [B, S, D] (frozen)
 // loss    = mean over modality pairs (i < j) of symmetric InfoNCE(u_i, u_j) / temperature
-//   (the InfoNCE mean x align_weight)
+//   (the InfoNCE mean x align_weight; with align_unidentified_only its gradient skips routers with >= 3 slots)
 //         + noise_weight * mean over routers with >= 3 slots of mean_b(sum_s w^2 n) / mean_b(sum_s n / S^2), n [B, S]
 //           the slots' estimated error variances (slot_noise.h, precomputed per tuple): L_noise, relative to uniform
 //         + decoupling_weight * mean over the texts with a known source family c of
@@ -47,6 +47,7 @@ struct RouterBankOptions {
   double decoupling_margin = 0.5;          // >= 1: plain cross-entropy
   double align_weight = 1.0;               // L_align (the InfoNCE mean)
   double noise_weight = 0.0;               // L_noise (0: not computed)
+  bool align_unidentified_only = false;    // L_align's gradient reaches only routers with fewer than 3 slots
 };
 
 class RouterBank {

@@ -26,12 +26,16 @@ RouterSplit split_router_tuples(int64_t tuples, double fraction, uint64_t seed, 
 }
 
 std::vector<at::Tensor> pair_outcomes(const std::map<std::string, at::Tensor>& unified, const std::map<std::string, at::Tensor>& present,
-                                      int64_t chunk, const PairRows* pair_rows, bool reciprocal_rank) {
+                                      int64_t chunk, const PairRows* pair_rows, bool reciprocal_rank,
+                                      const std::vector<std::string>* involving) {
   std::vector<std::string> mods;
   for (const auto& [m, _] : unified) mods.push_back(m);
   std::vector<at::Tensor> out;
   for (size_t i = 0; i < mods.size(); ++i)
     for (size_t j = i + 1; j < mods.size(); ++j) {
+      if (involving && std::find(involving->begin(), involving->end(), mods[i]) == involving->end() &&
+          std::find(involving->begin(), involving->end(), mods[j]) == involving->end())
+        continue;
       at::Tensor keep = present.at(mods[i]).logical_and(present.at(mods[j]));
       if (pair_rows) {
         auto it = pair_rows->find({mods[i], mods[j]});
@@ -150,19 +154,17 @@ at::Tensor RouterValidation::weights(const std::string& modality, double alpha, 
   return weights_from_scores(at::sigmoid(logits(modality, in) * alpha), t);
 }
 
-std::vector<at::Tensor> RouterValidation::outcomes(const std::map<std::string, double>& alpha, const Logits& logits,
-                                                  double default_alpha) const {
-  if (noise_metric_) {  // one outcome per held-out member: minus its mixture variance relative to uniform routing
-    std::vector<at::Tensor> out;
-    for (const auto& [m, noise] : noise_) {
-      auto it = alpha.find(m);
-      const double a = it == alpha.end() ? default_alpha : it->second;
-      const at::Tensor members = present_.at(m).nonzero().squeeze(1);
-      const at::Tensor w = weights(m, a, logits).index_select(0, members);
-      out.push_back(mixture_noise(w, noise).to(at::kDouble).neg().div(uniform_noise_.at(m)));
-    }
-    return out;
-  }
+std::vector<at::Tensor> RouterValidation::noise_outcomes(const std::string& m, const std::map<std::string, double>& alpha,
+                                                        const Logits& logits, double default_alpha) const {
+  auto it = alpha.find(m);
+  const double a = it == alpha.end() ? default_alpha : it->second;
+  const at::Tensor members = present_.at(m).nonzero().squeeze(1);
+  const at::Tensor w = weights(m, a, logits).index_select(0, members);
+  return {mixture_noise(w, noise_.at(m)).to(at::kDouble).neg().div(uniform_noise_.at(m))};
+}
+
+std::vector<at::Tensor> RouterValidation::retrieval_outcomes(const std::map<std::string, double>& alpha, const Logits& logits,
+                                                            double default_alpha, const std::vector<std::string>* involving) const {
   std::map<std::string, at::Tensor> unified;
   for (const auto& [m, slots] : slots_) {
     auto it = alpha.find(m);
@@ -170,7 +172,32 @@ std::vector<at::Tensor> RouterValidation::outcomes(const std::map<std::string, d
     const at::Tensor u = a == 0 ? slots.mean(1) : (slots * weights(m, a, logits).unsqueeze(2)).sum(1);
     unified[m] = u / u.norm(2, -1, true).clamp_min(1e-12);
   }
-  return pair_outcomes(unified, present_, 256, pair_rows_.empty() ? nullptr : &pair_rows_, reciprocal_rank_);
+  return pair_outcomes(unified, present_, 256, pair_rows_.empty() ? nullptr : &pair_rows_, reciprocal_rank_, involving);
+}
+
+std::vector<at::Tensor> RouterValidation::outcomes(const std::map<std::string, double>& alpha, const Logits& logits,
+                                                  double default_alpha) const {
+  if (!noise_metric_) return retrieval_outcomes(alpha, logits, default_alpha, nullptr);
+  std::vector<at::Tensor> out;
+  std::vector<std::string> unidentified;
+  for (const auto& [m, _] : slots_) {
+    if (!noise_identified(m)) {
+      unidentified.push_back(m);
+      continue;
+    }
+    for (auto& o : noise_outcomes(m, alpha, logits, default_alpha)) out.push_back(o);
+  }
+  if (!unidentified.empty())
+    for (auto& o : retrieval_outcomes(alpha, logits, default_alpha, &unidentified)) out.push_back(o);
+  return out;
+}
+
+std::vector<at::Tensor> RouterValidation::outcomes_for(const std::string& modality, const std::map<std::string, double>& alpha,
+                                                      const Logits& logits, double default_alpha) const {
+  if (!noise_metric_) return outcomes(alpha, logits, default_alpha);
+  if (noise_identified(modality)) return noise_outcomes(modality, alpha, logits, default_alpha);
+  const std::vector<std::string> only{modality};
+  return retrieval_outcomes(alpha, logits, default_alpha, &only);
 }
 
 double RouterValidation::score(const std::map<std::string, double>& alpha, const Logits& logits, double default_alpha) const {

@@ -43,8 +43,10 @@ double pseudo_retrieval_score(const std::map<std::string, at::Tensor>& unified, 
 // The per-query outcomes behind pseudo_retrieval_score (one double tensor per scored pair, in pair order), their
 // score (mean over pairs of the pair's mean), and the standard error of score(a) - score(b) for outcomes of two
 // routings on the same queries (paired: only queries whose outcome differs add variance).
+// involving, when given: only pairs with at least one of these modalities.
 std::vector<at::Tensor> pair_outcomes(const std::map<std::string, at::Tensor>& unified, const std::map<std::string, at::Tensor>& present,
-                                      int64_t chunk, const PairRows* pair_rows, bool reciprocal_rank);
+                                      int64_t chunk, const PairRows* pair_rows, bool reciprocal_rank,
+                                      const std::vector<std::string>* involving = nullptr);
 double outcomes_score(const std::vector<at::Tensor>& outcomes);
 double outcomes_difference_se(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b);
 
@@ -75,11 +77,18 @@ class RouterValidation {
   // Per scored pair, the outcome of every query (1/0 hit, or reciprocal rank), both directions: score() is the
   // mean over pairs of their means. Two routings' outcomes on the same queries give a paired difference.
   std::vector<at::Tensor> outcomes(const std::map<std::string, double>& alpha, const Logits& logits, double default_alpha) const;
+  // (with the noise metric: every identified modality's noise outcomes, then the retrieval pairs of the others)
   // Score with the mean reciprocal rank instead of top-1 accuracy (see pseudo_retrieval_score).
   void use_reciprocal_rank(bool on) { reciprocal_rank_ = on; }
   // Score with minus the routed embeddings' estimated error variance (slot_noise.h) relative to uniform routing's,
-  // one outcome per held-out member of every modality with >= 3 slots, instead of pseudo-tuple retrieval.
+  // one outcome per held-out member, for every modality whose slot noise is identified (>= 3 slots); the pairs of
+  // the other modalities keep pseudo-tuple retrieval.
   void use_noise(bool on) { noise_metric_ = on; }
+  bool noise_identified(const std::string& modality) const { return noise_.count(modality) > 0; }
+  // The outcomes a change of `modality`'s routing can move: with the noise metric and the modality identified, its
+  // members' noise outcomes; with the noise metric otherwise, the retrieval pairs it takes part in; else outcomes().
+  std::vector<at::Tensor> outcomes_for(const std::string& modality, const std::map<std::string, double>& alpha, const Logits& logits,
+                                       double default_alpha) const;
   // Pairs scored only on indirectly linked tuples (empty: every pair on every tuple).
   const PairRows& pair_rows() const { return pair_rows_; }
   bool active() const { return active_; }
@@ -96,6 +105,10 @@ class RouterValidation {
   std::map<std::string, at::Tensor> slots_, inputs_, present_;
   std::map<std::string, at::Tensor> noise_;        // per modality with >= 3 slots: [V, S] slot error variances
   std::map<std::string, double> uniform_noise_;    // its uniform routing's mean mixture variance
+  std::vector<at::Tensor> noise_outcomes(const std::string& m, const std::map<std::string, double>& alpha, const Logits& logits,
+                                         double default_alpha) const;
+  std::vector<at::Tensor> retrieval_outcomes(const std::map<std::string, double>& alpha, const Logits& logits, double default_alpha,
+                                             const std::vector<std::string>* involving) const;
   PairRows pair_rows_;
 };
 
