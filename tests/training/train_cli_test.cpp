@@ -78,6 +78,17 @@ TEST(TrainCli, BadInputIsOneLineExit2AndWritesNothing) {
       {{"train", "--pools", (dir / "dims").string(), "--config", (dir / "config.json").string(), "--out", out}, "'IT'"},
       {{"train", "--pools", (dir / "missing").string(), "--config", (dir / "config.json").string(), "--out", out}, "missing"},
       {{"pairs", "--pools", (dir / "pool").string(), "--out", out, "--topk", "3"}, "--aggregate"},
+      // Router objective flags (issue 16 stop 25): named values and ranges, contradictions.
+      {{"train", "--pools", (dir / "pool").string(), "--config", (dir / "config.json").string(), "--out", out, "--router-objective", "magic"},
+       "--router-objective"},
+      {{"train", "--pools", (dir / "pool").string(), "--config", (dir / "config.json").string(), "--out", out, "--router-noise-weight", "-1"},
+       "--router-noise-weight"},
+      {{"train", "--pools", (dir / "pool").string(), "--config", (dir / "config.json").string(), "--out", out,
+        "--router-validation-metric", "f1"},
+       "--router-validation-metric"},
+      {{"train", "--pools", (dir / "pool").string(), "--config", (dir / "config.json").string(), "--out", out,
+        "--text-router-keeps-decoupling", "--text-router-free"},
+       "contradict"},
       {{"pairs", "--pools", (dir / "pool").string(), "--out", out, "--index", "NoSuchIndex"}, "--index"},
   };
   for (const auto& c : cases) {
