@@ -129,6 +129,17 @@ std::vector<torch::nn::Sequential> make_routers(const Problem& p, uint64_t seed)
   return out;
 }
 
+// The float64 autograd reference: the same parameters in double.
+std::vector<torch::nn::Sequential> float64_copies(std::vector<torch::nn::Sequential>& routers) {
+  std::vector<torch::nn::Sequential> ref;
+  for (auto& r : routers) {
+    auto c = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(r->clone());
+    c->to(at::kDouble);
+    ref.emplace_back(c);
+  }
+  return ref;
+}
+
 RouterBank bank_like(std::vector<torch::nn::Sequential>& routers, const Problem& p, double margin, double align_weight = 1.0,
                      double noise_weight = 0.0, bool align_unidentified_only = false) {
   RouterBankOptions o;
@@ -151,13 +162,7 @@ TEST(RouterBank, LossAndEveryGradientMatchAutograd) {
   for (double margin : {0.5, 1.0}) {  // clipped L_dec (the default) and plain cross-entropy
     auto routers = make_routers(p, 11);
     RouterBank bank = bank_like(routers, p, margin);
-    // The float64 autograd reference: the same parameters in double.
-    std::vector<torch::nn::Sequential> ref;
-    for (auto& r : routers) {
-      auto c = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(r->clone());
-      c->to(at::kDouble);
-      ref.emplace_back(c);
-    }
+    std::vector<torch::nn::Sequential> ref = float64_copies(routers);
     const at::Tensor rows = at::randperm(p.T, at::kLong).narrow(0, 0, 32);
     const double loss = bank.loss_and_gradients(rows);
     int64_t dec_active = 0;
@@ -205,12 +210,7 @@ TEST(RouterBank, NoiseLossAndGradientsMatchAutograd) {
   for (auto [align, noise, unidentified_only] : {std::tuple<double, double, bool>{0.5, 1.0, false}, {0.0, 2.0, false}, {1.0, 1.0, true}}) {
     auto routers = make_routers(p, 13);
     RouterBank bank = bank_like(routers, p, 0.5, align, noise, unidentified_only);
-    std::vector<torch::nn::Sequential> ref;
-    for (auto& r : routers) {
-      auto c = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(r->clone());
-      c->to(at::kDouble);
-      ref.emplace_back(c);
-    }
+    std::vector<torch::nn::Sequential> ref = float64_copies(routers);
     const at::Tensor rows = at::randperm(p.T, at::kLong).narrow(0, 0, 32);
     const double loss = bank.loss_and_gradients(rows);
     at::Tensor l = reference_loss(ref, p, rows, 0.5, at::kDouble, nullptr, align, noise, unidentified_only);

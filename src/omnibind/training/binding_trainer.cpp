@@ -261,25 +261,29 @@ void check_pool_against_config(const EmbeddingPool& pool, const BindingConfig& c
 }
 
 void set_router_objective(TrainOptions& o, const std::string& name) {
-  if (name == "denoise") {
-    o.router_align_weight = 1.0;
-    o.router_noise_weight = 1.0;
-    o.router_align_unidentified_only = true;
-    o.decoupling = true;
-    o.router_text_keeps_decoupling = true;
-    o.router_decoupling_slack = 0.1;
-    o.router_validation_metric = "noise";
-  } else if (name == "paper") {
-    o.router_align_weight = 1.0;
-    o.router_noise_weight = 0.0;
-    o.router_align_unidentified_only = false;
-    o.decoupling = true;
-    o.router_text_keeps_decoupling = false;
-    o.router_decoupling_slack = 0.01;
-    o.router_validation_metric = "top1";
-  } else {
-    throw InputError("router objective must be denoise or paper, got '" + name + "'");
+  struct Objective {
+    const char* name;
+    double align, noise;
+    bool align_unidentified_only, decoupling, text_keeps_decoupling;
+    double decoupling_slack;
+    const char* validation_metric;
+  };
+  static const Objective objectives[] = {
+      {"denoise", 1.0, 1.0, true, true, true, 0.1, "noise"},
+      {"paper", 1.0, 0.0, false, true, false, 0.01, "top1"},
+  };
+  for (const Objective& x : objectives) {
+    if (name != x.name) continue;
+    o.router_align_weight = x.align;
+    o.router_noise_weight = x.noise;
+    o.router_align_unidentified_only = x.align_unidentified_only;
+    o.decoupling = x.decoupling;
+    o.router_text_keeps_decoupling = x.text_keeps_decoupling;
+    o.router_decoupling_slack = x.decoupling_slack;
+    o.router_validation_metric = x.validation_metric;
+    return;
   }
+  throw InputError("router objective must be denoise or paper, got '" + name + "'");
 }
 
 NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, const BindingConfig& config_in,
