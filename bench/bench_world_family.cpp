@@ -6,7 +6,7 @@
 //                      [--rows-scale F (training pools only)] [--epochs E] [--uncovered-target text|image|mean]
 //                      [--uncovered-pairs all|anchored|none] [--uncovered-keep Q] [--min-steps S] [--no-python] [--no-cpp] [--dir DIR]
 //                      [--markdown FILE] [--jsonl FILE]
-//                      [--router-validation-pairs indirect|all] [--router-align-pairs all|indirect] [--router-validation-metric top1|mrr|noise]
+//                      [--router-validation-pairs indirect|all] [--router-validation-metric top1|mrr|noise]
 //                      [--min-gain X] [--noise-z Z] [--text-router-free|--text-router-keeps-decoupling] [--no-router-validation]
 //                      [--router-objective denoise|paper] [--align-weight W] [--noise-weight W] [--decoupling-weight W (0 = off)] [--router-unvalidated uniform|trained] [--decoupling-slack X]  (C++ trainer options)
 //                      [--gemm-rate] [--alpha-sweep]
@@ -286,7 +286,6 @@ int main(int argc, char** argv) {
   int64_t min_steps = defaults.projector_min_steps;
   std::string router_validation_pairs = training::TrainOptions{}.router_validation_pairs;
   std::optional<bool> text_router_keeps_decoupling;
-  std::string router_align_pairs = training::TrainOptions{}.router_align_pairs;
   std::string router_objective = "denoise";  // then the explicit overrides below
   std::optional<std::string> router_validation_metric;
   double min_gain = training::TrainOptions{}.router_min_gain;
@@ -315,7 +314,6 @@ int main(int argc, char** argv) {
     else if (a == "--router-validation-pairs") router_validation_pairs = next();
     else if (a == "--text-router-free") text_router_keeps_decoupling = false;
     else if (a == "--text-router-keeps-decoupling") text_router_keeps_decoupling = true;
-    else if (a == "--router-align-pairs") router_align_pairs = next();
     else if (a == "--router-validation-metric") router_validation_metric = next();
     else if (a == "--min-gain") min_gain = std::stod(next());
     else if (a == "--noise-z") noise_z = std::stod(next());
@@ -350,7 +348,7 @@ int main(int argc, char** argv) {
   out["uncovered_keep"] = uncovered_keep;
   out["projector_min_steps"] = min_steps;
   out["loadavg_start"] = loadavg();
-  out["router_validation"] = {{"share", router_validation}, {"pairs", router_validation_pairs}, {"text_router_keeps_decoupling", text_router_keeps_decoupling ? json(*text_router_keeps_decoupling) : json("(objective's)")}, {"align_pairs", router_align_pairs}, {"objective", router_objective}, {"metric", router_validation_metric.value_or("(objective's)")}, {"min_gain", min_gain}, {"noise_z", noise_z}};
+  out["router_validation"] = {{"share", router_validation}, {"pairs", router_validation_pairs}, {"text_router_keeps_decoupling", text_router_keeps_decoupling ? json(*text_router_keeps_decoupling) : json("(objective's)")}, {"objective", router_objective}, {"metric", router_validation_metric.value_or("(objective's)")}, {"min_gain", min_gain}, {"noise_z", noise_z}};
   std::vector<json> results;
   const int64_t n_split = which == training::WorldSplit::Tuning ? training::kTuningWorlds : training::kHeldOutWorlds;
   for (int64_t k = first; k < std::min(first + worlds, n_split); ++k) {
@@ -396,7 +394,6 @@ int main(int argc, char** argv) {
       training::set_router_objective(o, router_objective);  // then the explicit overrides
       o.router_validation_pairs = router_validation_pairs;
       if (text_router_keeps_decoupling) o.router_text_keeps_decoupling = *text_router_keeps_decoupling;
-      o.router_align_pairs = router_align_pairs;
       o.router_min_gain = min_gain;
       o.router_noise_z = noise_z;
       o.router_validation = router_validation;

@@ -96,7 +96,6 @@ std::string run_fingerprint(const BindingConfig& config, const TrainOptions& o, 
          (o.uncovered_pairs != "all" ? "|upairs=" + o.uncovered_pairs : "") +
          (o.uncovered_keep < 1.0 ? "|ukeep=" + std::to_string(o.uncovered_keep) : "") +
          (o.projector_min_steps > 0 ? "|minsteps=" + std::to_string(o.projector_min_steps) : "") +
-         (o.router_align_pairs != "all" ? "|align=" + o.router_align_pairs : "") +
          (o.router_align_weight != 1.0 ? "|walign=" + std::to_string(o.router_align_weight) : "") +
          (o.router_noise_weight != 0.0 ? "|wnoise=" + std::to_string(o.router_noise_weight) : "") +
          (o.router_align_unidentified_only ? "|align-unidentified" : "") +
@@ -303,8 +302,6 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     throw InputError("router unvalidated must be uniform or trained, got '" + o.router_unvalidated + "'");
   if (!(o.router_align_weight >= 0) || !(o.router_noise_weight >= 0))
     throw InputError("router loss weights (align, noise) must be >= 0");
-  if (o.router_align_pairs != "indirect" && o.router_align_pairs != "all")
-    throw InputError("router align pairs must be indirect or all, got '" + o.router_align_pairs + "'");
   tensor_io::set_compute_threads(o.threads);  // libtorch, FAISS and OpenBLAS pools; <= 0 = every core
 
   const ExpertSpec& backbone = *config.find(config.backbone);
@@ -571,11 +568,8 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   const RouterSplit split = split_router_tuples(T, o.router_validation, mix(o.seed, 4242));
   const int64_t T_router = split.train.size(0);
   DirectHops direct;
-  if ((o.router_validation_pairs == "indirect" && split.val.numel() > 0) || o.router_align_pairs == "indirect")
+  if (o.router_validation_pairs == "indirect" && split.val.numel() > 0)
     direct = direct_hops(pool, tuples);
-  // L_align on indirectly linked pairs only: per modality pair, bool [T] over every tuple.
-  PairRows align_rows;
-  if (o.router_align_pairs == "indirect") align_rows = indirect_pair_rows(tuples, at::arange(T, at::kLong), modalities, direct, 2);
   RouterValidation validation(split.val, modalities, config, [&](const std::string& m, const at::Tensor& rows) {
     auto in = inputs_for(m, rows);
     at::NoGradGuard no_grad;
@@ -604,12 +598,11 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     state.tensors["__best_epoch"] = at::full({1}, epoch, at::kLong);
   };
   // The trained routers as one bank (router_bank.h: the loop's math written out, no autograd) when their slot
-  // embeddings are cached, there is one rank, at least two modalities train and L_align covers every pair (the
-  // bank has no per-pair row masks: router_align_pairs "indirect" runs the autograd loop); else the loop below.
+  // embeddings are cached, there is one rank and at least two modalities train; else the loop below.
   // The modules and the optimiser state stay the record: the bank is loaded from them and written back after
   // every epoch, so validation, checkpoints and resume see the same tensors either way.
   std::optional<RouterBank> bank;
-  if (o.router_bank && align_rows.empty() && !dist.distributed() && modalities.size() >= 2 && slot_cache.size() == modalities.size() &&
+  if (o.router_bank && !dist.distributed() && modalities.size() >= 2 && slot_cache.size() == modalities.size() &&
       o.router_epochs > state.router_epochs_done) {
     std::vector<RouterSpec> specs;
     std::vector<at::Tensor> xs, slots;
@@ -721,17 +714,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       int64_t pairs = 0;
       for (size_t i = 0; i < modalities.size(); ++i)
         for (size_t j = i + 1; j < modalities.size(); ++j) {
-          if (align_rows.empty()) {
-            loss = loss + info_nce(unified[modalities[i]], unified[modalities[j]], o.temperature);
-            ++pairs;
-            continue;
-          }
-          const auto key = std::minmax(modalities[i], modalities[j]);
-          auto it = align_rows.find({key.first, key.second});
-          if (it == align_rows.end()) continue;
-          const at::Tensor keep = it->second.index_select(0, rows).nonzero().squeeze(1);
-          if (keep.size(0) < 2) continue;
-          loss = loss + info_nce(unified[modalities[i]].index_select(0, keep), unified[modalities[j]].index_select(0, keep), o.temperature);
+          loss = loss + info_nce(unified[modalities[i]], unified[modalities[j]], o.temperature);
           ++pairs;
         }
       if (pairs > 0) loss = loss * (o.router_align_weight / static_cast<double>(pairs));

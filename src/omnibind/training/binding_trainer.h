@@ -112,9 +112,6 @@ struct TrainOptions {
   // true: L_align trains only the routers whose slot noise L_noise cannot identify (fewer than 3 slots); the others
   // learn from L_noise (and the text router from L_dec) alone. false: L_align trains every router.
   bool router_align_unidentified_only = true;
-  // Which member pairs L_align trains the routers on: "all" pairs of every tuple, or only "indirect" ones (not
-  // linked by a direct mining hop; pairs with no indirect tuple are then left out of L_align).
-  std::string router_align_pairs = "all";
   // true: the text router is shrunk only as far as the held-out texts keep their split by source family (L_dec).
   // false (default): validation shrinks it like any other router. Measured on the world family (tuning worlds
   // 0-11): keeping L_dec's split cost -0.006 class P@1 on average against uniform routing, shrinking it -0.000.
