@@ -752,6 +752,14 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
     state.router_epochs_done = epoch + 1;
     save_state(o, state, fingerprint);
   }
+  // Each router's last layer x alpha[m] (router_validation.h shrink_router): 0 = exactly uniform routing.
+  auto shrink_routers = [&](const std::map<std::string, double>& alpha) {
+    for (const auto& m : modalities) {
+      auto last = routers[m]->named_parameters();
+      last["6.weight"].mul_(alpha.at(m));
+      last["6.bias"].mul_(alpha.at(m));
+    }
+  };
   // Validation: the best epoch's routers, each shrunk toward uniform routing as far as the held-out score allows.
   if (validation.active() && state.tensors.count("__best_score")) {
     torch::NoGradGuard no_grad;
@@ -783,13 +791,13 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
       std::vector<std::vector<at::Tensor>> tried_outcomes;
       double top = -1;
       // The text router also answers to L_dec: it is shrunk only as far as the held-out texts keep what L_dec
-      // asks of them (held-out L_dec within kDecouplingSlack of the trained router's).
+      // asks of them (held-out L_dec within slack of the trained router's).
       const bool dec = m == "text" && dec_check;
-      const double kDecouplingSlack = o.router_decoupling_slack;
-      if (dec && held_out_dec(1.0) > dec_reference + kDecouplingSlack)  // the best epoch's text router is not decoupled yet
+      const double slack = o.router_decoupling_slack;
+      if (dec && held_out_dec(1.0) > dec_reference + slack)  // the best epoch's text router is not decoupled yet
         restore_module(*routers["text"], binding::router_prefix("text"), std::map<std::string, at::Tensor>(last_text.begin(), last_text.end()));
       for (double a : {1.0, 0.5, 0.25, 0.0}) {
-        if (dec && a < 1.0 && held_out_dec(a) > dec_reference + kDecouplingSlack) continue;
+        if (dec && a < 1.0 && held_out_dec(a) > dec_reference + slack) continue;
         alpha[m] = a;
         tried_outcomes.push_back(validation.outcomes_for(m, alpha, router_logits, 1.0));
         tried.emplace_back(a, outcomes_score(tried_outcomes.back()));
@@ -803,11 +811,7 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
         if (tried[i].second >= top - std::max(o.router_min_gain, noise)) alpha[m] = tried[i].first;
       }
     }
-    for (const auto& m : modalities) {
-      auto last = routers[m]->named_parameters();
-      last["6.weight"].mul_(alpha[m]);
-      last["6.bias"].mul_(alpha[m]);
-    }
+    shrink_routers(alpha);
     report.alpha = alpha;
     report.final_score = validation.score({}, router_logits, 1.0);
     if (o.progress) {
@@ -821,12 +825,8 @@ NamedTensors train_binding(const EmbeddingPool& pool, const TupleSet& tuples, co
   // place, so by default it is not shipped (router_unvalidated "uniform"); "trained" keeps it as trained.
   if (o.router_validation > 0 && !validation.active() && o.router_unvalidated == "uniform" && !routers.empty()) {
     torch::NoGradGuard no_grad;
-    for (const auto& m : modalities) {
-      auto last = routers[m]->named_parameters();
-      last["6.weight"].zero_();
-      last["6.bias"].zero_();
-      report.alpha[m] = 0.0;
-    }
+    for (const auto& m : modalities) report.alpha[m] = 0.0;
+    shrink_routers(report.alpha);
     if (o.progress)
       o.progress({"router validation: too few tuples to hold out (" + std::to_string(T) + "): uniform routing", 1.0, 0, 0});
   }
